@@ -1,0 +1,1 @@
+"""Subcommands of the `unigs` CLI: each module has `configure(parser, name)` and `run(args) -> int`."""

@@ -1,0 +1,11 @@
+"""`unigs train` (placeholder until its issue lands)."""
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser, name: str) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("unigs train is not implemented yet")

@@ -1,0 +1,1 @@
+"""Datasets: COCO-format entities, procedural scenes, task samplers."""

@@ -1,0 +1,62 @@
+"""Mask metrics with the fixed definitions of DESIGN.md ("Metrics"). Pure numpy.
+
+Referring mIoU: mean over ground-truth entities of the IoU with the best-matching predicted mask.
+Recall: share of ground-truth entities whose best IoU >= 0.5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _as_masks(masks: np.ndarray, name: str) -> np.ndarray:
+    masks = np.asarray(masks)
+    if masks.ndim == 2:
+        masks = masks[None]
+    if masks.ndim != 3:
+        raise ValueError(f"{name} must be (N, H, W) bool masks, got shape {masks.shape}")
+    return masks.astype(bool)
+
+
+def iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """IoU of every predicted mask with every ground-truth mask.
+
+    Args:
+        pred: `(P, H, W) bool`.
+        gt: `(G, H, W) bool`, same H, W.
+
+    Returns:
+        `(P, G) float64` in [0, 1]; a pair of two empty masks has IoU 0.
+    """
+    pred, gt = _as_masks(pred, "pred"), _as_masks(gt, "gt")
+    if pred.shape[1:] != gt.shape[1:]:
+        raise ValueError(f"pred masks are {pred.shape[1:]} but gt masks are {gt.shape[1:]}")
+    p = pred.reshape(len(pred), -1).astype(np.float32)
+    g = gt.reshape(len(gt), -1).astype(np.float32)
+    inter = p @ g.T
+    union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).astype(np.float64)
+
+
+@dataclass
+class MatchScores:
+    """Per-ground-truth best IoU plus the two summary numbers."""
+
+    best_iou: np.ndarray  # (G,) float64
+    miou: float
+    recall: float
+
+
+def best_match_scores(pred: np.ndarray, gt: np.ndarray, threshold: float = 0.5) -> MatchScores:
+    """mIoU and recall of `pred` against `gt` (DESIGN.md definitions).
+
+    With no ground truth the scores are NaN (nothing to average); with no prediction every gt scores 0.
+    """
+    gt = _as_masks(gt, "gt")
+    if len(gt) == 0:
+        return MatchScores(np.zeros(0), float("nan"), float("nan"))
+    pred = _as_masks(pred, "pred") if len(pred) else np.zeros((0, *gt.shape[1:]), bool)
+    best = iou_matrix(pred, gt).max(0) if len(pred) else np.zeros(len(gt))
+    return MatchScores(best, float(best.mean()), float((best >= threshold).mean()))

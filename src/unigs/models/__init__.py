@@ -1,0 +1,1 @@
+"""UNet builder and local weight loading."""

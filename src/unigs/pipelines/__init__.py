@@ -1,0 +1,1 @@
+"""Diffusers-style pipelines, one per task, on one shared denoising core."""
