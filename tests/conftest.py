@@ -1,0 +1,37 @@
+"""Shared pytest fixtures for the unigs test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _coco_mini_path() -> Path | None:
+    """`<repo>/../shared/data/coco-mini`, else the folder named by $UNIGS_COCO_MINI, else None."""
+    candidates = [REPO_ROOT.parent / "shared" / "data" / "coco-mini"]
+    if os.environ.get("UNIGS_COCO_MINI"):
+        candidates.append(Path(os.environ["UNIGS_COCO_MINI"]))
+    for path in candidates:
+        if (path / "annotations").is_dir():
+            return path.resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def coco_mini() -> Path:
+    """Path to the coco-mini data set (COCO format: annotations/, train2017/, val2017/).
+
+    Skips the test when the data is absent: neither `<repo>/../shared/data/coco-mini` nor the folder in
+    the environment variable UNIGS_COCO_MINI holds an `annotations/` directory.
+    """
+    path = _coco_mini_path()
+    if path is None:
+        pytest.skip(
+            "coco-mini not found: expected <repo>/../shared/data/coco-mini, or set UNIGS_COCO_MINI "
+            "to a folder with annotations/ and val2017/"
+        )
+    return path
