@@ -12,12 +12,24 @@ Every failure to find a file is a ``FileNotFoundError`` whose message names the 
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import diffusers
+import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from torch import nn
+
+from unigs.conditions import TASKS
+from unigs.models.text import MINILM, load_text_encoder
+from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
+from unigs.models.vae import latent_factor
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -57,3 +69,272 @@ class UniGSComponents:
     tokenizer: Any
     scheduler: Any
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+UNIGS_JSON = "unigs.json"
+FORMAT = "unigs"
+FORMAT_VERSION = 1
+_WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    return path
+
+
+def _require_model_folder(folder: Path, name: str) -> Path:
+    """``folder/name`` must hold a diffusers model: config.json and a weight file."""
+    sub = _require(folder / name, f"model subfolder {name!r}:")
+    _require(sub / "config.json", f"{name} config")
+    if not any(sub.glob("diffusion_pytorch_model*")):
+        raise FileNotFoundError(f"{name} weights {str(sub / _WEIGHT_NAMES[0])!r} (or .bin) do not exist")
+    return sub
+
+
+def _from_pretrained(cls: type, folder: Path, name: str) -> Any:
+    _require_model_folder(folder, name)
+    try:
+        return cls.from_pretrained(str(folder), subfolder=name, local_files_only=True).eval()
+    except OSError as err:  # diffusers/hub "no file named ..." → one clear sentence
+        raise FileNotFoundError(f"cannot load {name} from {str(folder / name)!r}: {err}") from err
+
+
+def _load_scheduler(folder: Path) -> Any:
+    cfg_path = _require(folder / "scheduler_config.json", "scheduler config")
+    cfg = json.loads(cfg_path.read_text())
+    cls = getattr(diffusers, cfg.get("_class_name", "DDIMScheduler"), None)
+    if cls is None:
+        raise ValueError(f"unknown scheduler class {cfg.get('_class_name')!r} in {str(cfg_path)!r}")
+    return cls.from_config(cfg)
+
+
+def _meta_for_sd(unet: UNet2DConditionModel, vae: AutoencoderKL, source: str, num_tasks: int | None) -> dict:
+    factor = latent_factor(vae)
+    return {
+        "image_size": int(unet.config.sample_size) * factor,
+        "grid": 11,
+        "latent_factor": factor,
+        "multitask": num_tasks is not None,
+        "tasks": list(TASKS),
+        "num_tasks": num_tasks,
+        "text_encoder": {"kind": "saved"},
+        "source": source,
+    }
+
+
+# ------------------------------------------------------------------------------------ Stable Diffusion
+
+
+def load_stable_diffusion(
+    path: str | os.PathLike, config_dir: str | os.PathLike | None = None
+) -> UniGSComponents:
+    """SD-1.5(-inpainting) parts, unchanged (the UNet keeps its 9/4 or 4/4 channels), from local files.
+
+    path: a diffusers folder (``unet/ vae/ text_encoder/ tokenizer/ scheduler/``) or one original-format
+    ``.safetensors``/``.ckpt`` file; the single file needs ``config_dir``, a local diffusers-layout folder
+    holding the JSON and tokenizer files (diffusers would otherwise fetch them from the hub).
+    The scheduler is the checkpoint's noise schedule; DDIM as in the paper.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Stable Diffusion checkpoint {str(path)!r} does not exist")
+    if path.is_dir():
+        unet = _from_pretrained(UNet2DConditionModel, path, "unet")
+        vae = _from_pretrained(AutoencoderKL, path, "vae")
+        tokenizer, text_encoder = load_text_encoder(path)
+        scheduler = DDIMScheduler.from_config(_load_scheduler(path / "scheduler").config)
+    else:
+        unet, vae, text_encoder, tokenizer, scheduler = _load_sd_single_file(path, config_dir)
+    meta = _meta_for_sd(unet, vae, str(path), num_tasks=None)
+    return UniGSComponents(unet, vae, text_encoder.eval(), tokenizer, scheduler, meta)
+
+
+def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tuple:
+    if path.suffix not in (".safetensors", ".ckpt"):
+        raise ValueError(f"a single-file checkpoint must end in .safetensors or .ckpt, is {path.name!r}")
+    if config_dir is None:
+        raise FileNotFoundError(
+            f"loading the single file {str(path)!r} needs config_dir=<local diffusers-layout folder with "
+            "model_index.json, unet/vae/text_encoder configs and tokenizer files>"
+        )
+    config_dir = Path(config_dir)
+    index = json.loads(_require(config_dir / "model_index.json", "pipeline config").read_text())
+    for name in ("unet", "vae", "text_encoder"):
+        _require(config_dir / name / "config.json", f"{name} config")
+    _require(config_dir / "tokenizer", "tokenizer folder")
+    _require(config_dir / "scheduler" / "scheduler_config.json", "scheduler config")
+    pipeline_cls = getattr(diffusers, index.get("_class_name", "StableDiffusionPipeline"))
+    try:
+        pipe = pipeline_cls.from_single_file(
+            str(path),
+            config=str(config_dir),
+            local_files_only=True,
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+    except OSError as err:
+        raise FileNotFoundError(f"cannot load the single-file checkpoint {str(path)!r}: {err}") from err
+    scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    return pipe.unet.eval(), pipe.vae.eval(), pipe.text_encoder, pipe.tokenizer, scheduler
+
+
+# ---------------------------------------------------------------------------------------------- UniGS
+
+
+def load_unigs(
+    path: str | os.PathLike,
+    config_dir: str | os.PathLike | None = None,
+    num_tasks: int | None = 4,
+) -> UniGSComponents:
+    """Load a UniGS model from local files.
+
+    path: a folder saved by :func:`save_unigs` (has ``unigs.json``); a single ``.safetensors`` saved by
+    ``save_unigs(..., single_file=True)`` (config in its metadata); or an SD-1.5-inpainting source (diffusers
+    folder, or original single file + ``config_dir``), whose UNet is widened 9/4 → 13/8 with a zero task
+    embedding of ``num_tasks`` entries (``None``: single-task, no embedding).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"UniGS model {str(path)!r} does not exist")
+    if path.is_dir() and (path / UNIGS_JSON).is_file():
+        return _load_unigs_folder(path)
+    if path.is_file() and path.suffix == ".safetensors" and _unigs_metadata(path) is not None:
+        return _load_unigs_file(path)
+    if path.is_dir() and not (path / "unet").is_dir():
+        raise FileNotFoundError(f"{str(path)!r} holds neither {UNIGS_JSON} nor an SD unet/ subfolder")
+    sd = load_stable_diffusion(path, config_dir)
+    if sd.unet.config.in_channels != SD_INPAINT_IN_CHANNELS:
+        raise ValueError(
+            f"UniGS starts from an SD-inpainting UNet with 9 input channels; {str(path)!r} has "
+            f"{sd.unet.config.in_channels}"
+        )
+    sd.unet = widen_unet(sd.unet, num_tasks=num_tasks)
+    sd.meta = _meta_for_sd(sd.unet, sd.vae, str(path), num_tasks)
+    return sd
+
+
+def _load_unigs_folder(path: Path) -> UniGSComponents:
+    info = json.loads((path / UNIGS_JSON).read_text())
+    if info.get("format") != FORMAT:
+        raise ValueError(f"{str(path / UNIGS_JSON)!r} has format {info.get('format')!r}, expected {FORMAT!r}")
+    meta = info["meta"]
+    unet = _from_pretrained(UNet2DConditionModel, path, "unet")
+    vae = _from_pretrained(AutoencoderKL, path, "vae")
+    if _text_kind(meta) == MINILM:
+        tokenizer, text_encoder = load_text_encoder(None)
+    else:
+        _require(path / "text_encoder", "text encoder subfolder")
+        tokenizer, text_encoder = load_text_encoder(path)
+    scheduler = _load_scheduler(_require(path / "scheduler", "scheduler subfolder"))
+    return UniGSComponents(unet, vae, text_encoder, tokenizer, scheduler, meta)
+
+
+def _text_kind(meta: dict) -> str:
+    return (meta.get("text_encoder") or {}).get("kind", "saved")
+
+
+def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file: bool = False) -> Path:
+    """Save ``components`` for :func:`load_unigs`; returns the written path.
+
+    Folder (default): ``unigs.json`` (format, version, meta), ``unet/`` ``vae/`` (safetensors),
+    ``scheduler/``, and ``text_encoder/`` + ``tokenizer/`` unless ``meta["text_encoder"]["kind"] ==
+    "minilm"`` (then only the reference is stored: the weights come from the installed package).
+    ``single_file=True``: one ``.safetensors`` (path must end in it) with tensors prefixed ``unet.``,
+    ``vae.``, ``text_encoder.`` and every config (and the tokenizer files) in its metadata.
+    """
+    path = Path(path)
+    if single_file:
+        return _save_unigs_file(components, path)
+    path.mkdir(parents=True, exist_ok=True)
+    components.unet.save_pretrained(path / "unet", safe_serialization=True)
+    components.vae.save_pretrained(path / "vae", safe_serialization=True)
+    components.scheduler.save_pretrained(path / "scheduler")
+    if _text_kind(components.meta) != MINILM:
+        components.text_encoder.save_pretrained(path / "text_encoder", safe_serialization=True)
+        components.tokenizer.save_pretrained(path / "tokenizer")
+    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": components.meta}
+    (path / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    return path
+
+
+# -------------------------------------------------------------------------------- single-file format
+
+
+def _unigs_metadata(path: Path) -> dict | None:
+    """The UniGS header of a single-file checkpoint, or None if ``path`` is another safetensors file."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception:  # not a safetensors file at all: let the SD loader report it
+        return None
+    if header.get("format") != FORMAT:
+        return None
+    return json.loads(header[FORMAT])
+
+
+def _save_unigs_file(components: UniGSComponents, path: Path) -> Path:
+    if path.suffix != ".safetensors":
+        raise ValueError(f"a single-file UniGS model must end in .safetensors, is {path.name!r}")
+    parts: dict[str, nn.Module] = {"unet": components.unet, "vae": components.vae}
+    info: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "meta": components.meta,
+        "unet_config": json.loads(components.unet.to_json_string()),
+        "vae_config": json.loads(components.vae.to_json_string()),
+        "scheduler_config": json.loads(components.scheduler.to_json_string()),
+    }
+    if _text_kind(components.meta) != MINILM:
+        te = components.text_encoder
+        parts["text_encoder"] = te
+        info["text_encoder"] = {"class": type(te).__name__, "config": te.config.to_dict()}
+        with tempfile.TemporaryDirectory() as tmp:
+            components.tokenizer.save_pretrained(tmp)
+            info["tokenizer_files"] = {p.name: p.read_text(encoding="utf-8") for p in Path(tmp).iterdir()}
+    tensors = {
+        f"{name}.{key}": value.detach().contiguous().cpu()
+        for name, module in parts.items()
+        for key, value in module.state_dict().items()
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = path.with_name(path.name + ".tmp")
+    header = {"format": FORMAT, FORMAT: json.dumps(info, default=str)}
+    save_file(tensors, str(tmp_path), metadata=header)
+    os.replace(tmp_path, path)  # atomic: never a half-written checkpoint under the final name
+    return path
+
+
+def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) + 1 :]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def _load_unigs_file(path: Path) -> UniGSComponents:
+    info = _unigs_metadata(path)
+    tensors = load_file(str(path))
+    with torch.random.fork_rng():  # random init before load_state_dict must not move the caller's RNG
+        unet = UNet2DConditionModel.from_config(info["unet_config"])
+        vae = AutoencoderKL.from_config(info["vae_config"])
+    unet.load_state_dict(_split(tensors, "unet"), strict=True)
+    vae.load_state_dict(_split(tensors, "vae"), strict=True)
+    meta = info["meta"]
+    if _text_kind(meta) == MINILM:
+        tokenizer, text_encoder = load_text_encoder(None)
+    else:
+        import transformers
+
+        spec = info["text_encoder"]
+        cfg = dict(spec["config"])
+        config = transformers.AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        with torch.random.fork_rng():
+            text_encoder = getattr(transformers, spec["class"])(config)
+        text_encoder.load_state_dict(_split(tensors, "text_encoder"), strict=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in info["tokenizer_files"].items():
+                (Path(tmp) / name).write_text(text, encoding="utf-8")
+            tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+    sched_cfg = info["scheduler_config"]
+    scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
+    return UniGSComponents(unet.eval(), vae.eval(), text_encoder.eval(), tokenizer, scheduler, meta)

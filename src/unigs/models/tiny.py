@@ -53,7 +53,7 @@ def tiny_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
     )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        encoder = BertModel(config, add_pooling_layer=False).eval()
+        encoder = BertModel(config).eval()
     return tokenizer, encoder
 
 
