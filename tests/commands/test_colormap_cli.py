@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from pycocotools.coco import COCO
 from unigs.cli import build_parser, main
 from unigs.codec import palette
 from unigs.io import load_image, save_png
+
+TABLE_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+([\d.]+) %\s+([\d.]+) %\s+([\d.]+) %$")
 
 
 def _val(coco_mini):
@@ -120,19 +123,21 @@ def test_coverage_table(coco_mini, capsys):
                  "--limit", "10"]) == 0
     text = capsys.readouterr().out
     assert "10 images" in text and "97.4" in text
-    rows = {int(line.split()[0]): line for line in text.splitlines() if line.strip()[:2].strip().isdigit()}
+    matches = [m for m in map(TABLE_ROW.match, text.splitlines()) if m]
+    rows = {int(m[1]): [float(v) for v in m.groups()[2:]] for m in matches}
     assert set(rows) == {4, 11}
-    strict4, strict11 = (float(rows[g].split()[2]) for g in (4, 11))
-    assert strict4 < strict11 <= 100.0  # a coarser grid has more collisions
-    assert float(rows[11].split()[4]) == 100.0  # nearest: all distinct
+    assert rows[4][0] < rows[11][0] <= 100.0  # strict: a coarser grid has more collisions
+    assert rows[11][1] == 100.0  # nearest: all distinct
+    assert rows[11][0] <= rows[11][2] <= 100.0  # the larger entity of a collision keeps its cell
 
 
 def test_coverage_one_sampled_entity_is_always_unique(coco_mini, capsys):
     ann, _ = _val(coco_mini)
     assert main(["colormap", "coverage", "--annotations", str(ann), "--grids", "2", "--limit", "5",
                  "--sample", "1"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["2"])
-    assert float(row.split()[2]) == 100.0  # one entity per image cannot collide, even on a 2 x 2 grid
+    row = next(m for m in map(TABLE_ROW.match, capsys.readouterr().out.splitlines()) if m)
+    # one entity per image cannot collide, even on a 2 x 2 grid
+    assert row[1] == "2" and float(row[3]) == 100.0
 
 
 # ------------------------------------------------------------------------------------------ bad inputs
