@@ -80,7 +80,6 @@ def _two_box_colormap() -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_decode_hand_made_colormap(tmp_path):
-    pytest.importorskip("unigs.codec.dichotomy")
     cm, masks = _two_box_colormap()
     save_png(tmp_path / "in" / "boxes.png", cm)
     photo = np.full(cm.shape, 90, np.uint8)
@@ -100,7 +99,6 @@ def test_decode_hand_made_colormap(tmp_path):
 
 
 def test_encode_then_decode_coco_mini(coco_mini, tmp_path):
-    pytest.importorskip("unigs.codec.dichotomy")
     ann, images = _val(coco_mini)
     enc = tmp_path / "cm"
     assert main(["colormap", "encode", "--annotations", str(ann), "--out", str(enc), "--limit", "2",
