@@ -9,13 +9,17 @@ is left untouched.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import torch
-from diffusers import AutoencoderKL
+from diffusers import AutoencoderKL, UNet2DConditionModel
 
 from unigs.conditions import TASKS
 from unigs.models.loading import UniGSComponents, default_scheduler
 from unigs.models.text import MINILM, minilm_path
-from unigs.models.unet import build_unet
+from unigs.models.unet import SD_INPAINT_IN_CHANNELS, SD_INPAINT_OUT_CHANNELS, build_unet
 from unigs.models.vae import small_vae_config
 
 TINY_IMAGE_SIZE = 32
@@ -33,9 +37,10 @@ TINY_UNET_CONFIG = {
 }
 
 
-def tiny_vae_config() -> dict:
-    """AutoencoderKL config with the small model's ×4 layout but 8/16/16 channels (~30 k parameters)."""
-    return small_vae_config(block_out_channels=[8, 16, 16], norm_num_groups=8, sample_size=TINY_IMAGE_SIZE)
+def tiny_vae_config(**overrides) -> dict:
+    """AutoencoderKL config with the small model's ×4 layout but 8/16/16 channels (60 k parameters)."""
+    config = dict(block_out_channels=[8, 16, 16], norm_num_groups=8, sample_size=TINY_IMAGE_SIZE)
+    return small_vae_config(**{**config, **overrides})
 
 
 def tiny_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
@@ -85,3 +90,42 @@ def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents
         scheduler=default_scheduler(),
         meta=meta,
     )
+
+
+def tiny_sd_inpaint_components(seed: int = 0) -> UniGSComponents:
+    """Like :func:`tiny_components` but with an SD-inpainting-style UNet: 9 in / 4 out, no task embedding.
+
+    The stand-in for SD-1.5-inpainting in tests of widening and loading (:func:`write_sd_folder`).
+    """
+    components = tiny_components(seed, num_tasks=None)
+    config = dict(TINY_UNET_CONFIG, in_channels=SD_INPAINT_IN_CHANNELS, out_channels=SD_INPAINT_OUT_CHANNELS)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed + 1)
+        components.unet = UNet2DConditionModel(**config).eval()
+    components.meta = dict(components.meta, multitask=False, num_tasks=None, source="tiny-sd-inpaint")
+    return components
+
+
+def write_sd_folder(components: UniGSComponents, folder: str | os.PathLike) -> Path:
+    """Write ``components`` as a Stable-Diffusion diffusers folder (``model_index.json`` + ``unet/ vae/
+    text_encoder/ tokenizer/ scheduler/``), the layout :func:`unigs.models.loading.load_stable_diffusion`
+    reads. Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    components.unet.save_pretrained(folder / "unet", safe_serialization=True)
+    components.vae.save_pretrained(folder / "vae", safe_serialization=True)
+    components.text_encoder.save_pretrained(folder / "text_encoder", safe_serialization=True)
+    components.tokenizer.save_pretrained(folder / "tokenizer")
+    components.scheduler.save_pretrained(folder / "scheduler")
+    index = {
+        "_class_name": "StableDiffusionInpaintPipeline",
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", type(components.text_encoder).__name__],
+        "tokenizer": ["transformers", type(components.tokenizer).__name__],
+        "scheduler": ["diffusers", type(components.scheduler).__name__],
+        "safety_checker": [None, None],
+        "feature_extractor": [None, None],
+    }
+    (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return folder
