@@ -1,11 +1,38 @@
-"""`unigs train` (placeholder until its issue lands)."""
+"""`unigs train` and `unigs train-vae`: flags here, the work in `unigs.train` / `unigs.train_vae`.
+
+Both run unchanged on several processes: `accelerate launch --num_processes 2 -m unigs.train …` (or
+`accelerate launch -m unigs.cli train …`).
+"""
+
+from __future__ import annotations
 
 import argparse
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    pass
+    """Flags of `unigs train` (name "train") or `unigs train-vae` (name "train-vae")."""
+    if name not in ("train", "train-vae"):
+        raise ValueError(f"unigs.commands.train serves 'train' and 'train-vae', not {name!r}")
+    what = "TrainConfig" if name == "train" else "VAETrainConfig"
+    parser.add_argument("--config", metavar="YAML",
+                        help=f"YAML/JSON file of {what} keys (e.g. configs/"
+                             f"{'default' if name == 'train' else 'vae'}.yaml); unknown keys are an error")
+    parser.add_argument("--output", "-o", required=True, metavar="DIR",
+                        help="run folder: checkpoints/, metrics.csv, config.json"
+                             + ("" if name == "train" else ", and the final VAE in vae/"))
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config key (value parsed as YAML), e.g. --set steps=20")
+    if name == "train":
+        parser.add_argument("--resume", action="store_true",
+                            help="continue from the newest checkpoint in --output (same config; 'steps' may "
+                                 "grow); without --config the run's own config.json is used")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError("unigs train is not implemented yet")
+    if args.command == "train-vae":
+        from unigs.train_vae import run as run_vae
+
+        return run_vae(args)
+    from unigs.train import run as run_train
+
+    return run_train(args)

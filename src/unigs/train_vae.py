@@ -1,0 +1,236 @@
+"""`unigs train-vae`: the small VAE Υ of the from-scratch model (×4 downsampling, paper Eq. 3).
+
+UniGS encodes images, entity colormaps and controls with one VAE (§3.3). SD's VAE never saw colormaps; a
+small VAE trained here sees both, half and half per batch:
+
+* images of the training data (procedural scenes or COCO-format images, at `image_size` px);
+* their palette colormaps Ψ(M) (§3.2): all entities (what the entity task predicts) or 1–`max_entities`
+  of them on black (inpainting / referring). The colormap path matters most: its decoded colours must
+  stay clean enough for the progressive dichotomy Φ to recover the masks.
+
+Loss: L1 reconstruction + `kl_weight` × KL(q(z|x) ‖ N(0, I)) (a small weight, as in LDM's autoencoders).
+At the end the latent scale is set to `scaling_factor = 1 / std` of held-out latents (images and colormaps
+together; SD's 0.18215 came about the same way) and the VAE is written with `save_pretrained`
+(safetensors) to `<output>/vae/`, then evaluated on held-out scenes: PSNR of images and colormaps, and the
+mIoU of dichotomy-decoded masks after a VAE round trip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from unigs import checkpoint as ckpt
+from unigs.train import EntitySource, config_from_dict, parse_overrides, read_config_file
+
+
+@dataclass
+class VAETrainConfig:
+    """Everything that changes the VAE experiment. Loaded from one YAML/JSON file."""
+
+    data: str = "scenes"  # "scenes" or a COCO instances JSON (+ images_dir)
+    images_dir: str | None = None
+    num_scenes: int = 100_000
+    image_size: int = 128
+    grid: int = 11
+    max_entities: int = 4
+    vae: dict[str, Any] = field(default_factory=dict)  # small_vae_config overrides
+    batch_size: int = 16  # per process; half images, half colormaps
+    lr: float = 2e-4
+    kl_weight: float = 1e-6
+    steps: int = 2000
+    seed: int = 0
+    log_every: int = 20
+    ckpt_every: int = 500
+    keep_checkpoints: int = 2
+    eval_scenes: int = 64  # held-out (val split) scenes for the scale and the PSNR / mIoU report
+
+    def __post_init__(self) -> None:
+        for name in ("image_size", "batch_size", "steps", "log_every", "ckpt_every", "keep_checkpoints",
+                     "eval_scenes", "num_scenes", "max_entities"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
+        if self.batch_size % 2:
+            raise ValueError(f"batch_size must be even (half images, half colormaps), is {self.batch_size}")
+        if self.data != "scenes" and not Path(self.data).is_file():
+            raise FileNotFoundError(f"data must be 'scenes' or a COCO annotations JSON; "
+                                    f"{self.data!r} is neither")
+
+
+def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_entities: int) -> np.ndarray:
+    """Ψ of all entities (p = 0.5) or of 1…max_entities random ones: `(H, W, 3) uint8`, black = background."""
+    from unigs.codec.palette import encode
+
+    n = len(masks)
+    if n > 1 and rng.random() >= 0.5:
+        keep = np.sort(rng.choice(n, size=int(rng.integers(1, min(n, max_entities) + 1)), replace=False))
+        masks = masks[keep]
+    return encode(masks, grid=grid)
+
+
+def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Generator) -> np.ndarray:
+    """`(B, S, S, 3) uint8`: B/2 images then the colormaps of B/2 other draws."""
+    half = config.batch_size // 2
+    images, colormaps = [], []
+    while len(images) < half or len(colormaps) < half:
+        image, masks, _ = source.get(int(rng.integers(len(source))))
+        if len(images) < half:
+            images.append(image)
+        elif len(masks):
+            colormaps.append(random_colormap(masks, rng, config.grid, config.max_entities))
+    return np.stack(images + colormaps)
+
+
+class VAELoss(torch.nn.Module):
+    """The VAE plus its loss in one `forward`, so that DDP (`accelerate launch`) sees one forward pass."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x: torch.Tensor, kl_weight: float, generator: torch.Generator):
+        """`(loss, l1)`: L1 of a posterior sample's reconstruction + kl_weight·KL; x (B,3,H,W) in [-1,1]."""
+        posterior = self.vae.encode(x).latent_dist
+        z = posterior.sample(generator=generator)
+        recon = self.vae.decode(z).sample
+        l1 = (recon - x).abs().mean()
+        kl = posterior.kl().mean() / x[0].numel()  # per pixel-channel, so kl_weight is size independent
+        return l1 + kl_weight * kl, l1.detach()
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 arrays in dB (peak 255); inf if identical."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
+
+
+@torch.no_grad()
+def evaluate_vae(vae, config: VAETrainConfig) -> dict[str, float]:
+    """Report on `eval_scenes` held-out scenes: latent std, PSNR (images, colormaps), dichotomy mIoU."""
+    from unigs.codec.palette import encode
+    from unigs.data.scenes import SceneDataset
+    from unigs.models.vae import decode_latents, encode_images
+
+    scenes = SceneDataset(split="val", length=config.eval_scenes, size=config.image_size)
+    images = np.stack([s.image for s in scenes])
+    colormaps = np.stack([encode(s.masks, grid=config.grid) for s in scenes])
+    out: dict[str, Any] = {"eval_scenes": len(scenes)}
+    latents, recon = [], {}
+    for name, pixels in (("image", images), ("colormap", colormaps)):
+        parts = []
+        for i in range(0, len(pixels), 16):
+            z = encode_images(vae, pixels[i:i + 16])
+            latents.append(z.float().cpu())
+            parts.append(decode_latents(vae, z))
+        recon[name] = np.concatenate(parts)
+        out[f"psnr_{name}"] = float(np.mean([psnr(a, b) for a, b in zip(pixels, recon[name], strict=True)]))
+    out["latent_std"] = float(torch.cat(latents).std())
+    try:
+        from unigs.codec.dichotomy import decode
+        from unigs.evaluate.metrics import best_match_scores
+    except ImportError:
+        out["dichotomy_miou"] = None  # the decoder has not landed yet
+        return out
+    scores = [best_match_scores(decode(cm), s.masks) for cm, s in zip(recon["colormap"], scenes, strict=True)]
+    out["dichotomy_miou"] = float(np.mean([s.miou for s in scores]))
+    out["dichotomy_recall"] = float(np.mean([s.recall for s in scores]))
+    return out
+
+
+def train_vae(config: VAETrainConfig, output_dir: str | Path) -> dict[str, Any]:
+    """Train, set the scaling factor, save `<output_dir>/vae/`, evaluate; returns the evaluation dict."""
+    from accelerate import Accelerator
+    from diffusers import AutoencoderKL
+    from tqdm.auto import tqdm
+
+    from unigs.models.vae import small_vae_config, to_model_images
+
+    output_dir = Path(output_dir)
+    # fp32: the VAE is small, and bf16 is ~9× slower on CPU. cpu=True without CUDA: see unigs.train.
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+    main = accelerator.is_main_process
+    source = EntitySource(config)  # type: ignore[arg-type] — same data keys as TrainConfig
+    torch.manual_seed(config.seed)
+    vae = AutoencoderKL(**small_vae_config(**{"sample_size": config.image_size, **config.vae}))
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr)
+    model, optimizer = accelerator.prepare(VAELoss(vae), optimizer)
+    bar = tqdm(total=config.steps, disable=not main, desc="unigs train-vae", dynamic_ncols=True)
+    t0, l1_sum = time.perf_counter(), 0.0
+    log_rows = []
+    for step in range(config.steps):
+        rng = np.random.default_rng([config.seed, step, accelerator.process_index])
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        x = to_model_images(vae_batch(config, source, rng)).to(accelerator.device)
+        loss, l1 = model(x, config.kl_weight, generator)
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        l1_sum += float(l1)
+        bar.update(1)
+        done = step + 1
+        if done % config.log_every == 0 or done == config.steps:
+            rate = done / (time.perf_counter() - t0)
+            log_rows.append({"step": done, "l1": l1_sum / config.log_every, "steps_per_s": rate})
+            bar.set_postfix(l1=f"{l1_sum / config.log_every:.4f}", steps_s=f"{rate:.2f}")
+            l1_sum = 0.0
+        if main and (done % config.ckpt_every == 0 or done == config.steps):
+            ckpt.save_checkpoint(output_dir / "checkpoints", done,
+                                 lambda folder: vae.save_pretrained(folder / "vae", safe_serialization=True),
+                                 keep=config.keep_checkpoints)
+    bar.close()
+    accelerator.wait_for_everyone()
+    result: dict[str, Any] = {}
+    if main:
+        vae.eval()
+        report = evaluate_vae(vae, config)  # at scaling_factor 1: latent_std is the raw std
+        vae.register_to_config(scaling_factor=1.0 / report["latent_std"])
+        final, tmp = output_dir / "vae", output_dir / ".tmp-vae"
+        shutil.rmtree(tmp, ignore_errors=True)
+        vae.save_pretrained(tmp, safe_serialization=True)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.replace(final)
+        result = {"scaling_factor": vae.config.scaling_factor, **report, "config": asdict(config),
+                  "log": log_rows}
+        ckpt.atomic_write(output_dir / "vae_report.json",
+                          lambda p: p.write_text(json.dumps(result, indent=2) + "\n"))
+    accelerator.end_training()
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    """`unigs train-vae` (flags in `unigs.commands.train`)."""
+    values = {**read_config_file(args.config), **parse_overrides(args.set)}
+    config = config_from_dict(values, VAETrainConfig)
+    result = train_vae(config, args.output)
+    if result:
+        keys = ("scaling_factor", "psnr_image", "psnr_colormap", "dichotomy_miou")
+        print(" ".join(f"{k}={result[k]:.4g}" if isinstance(result[k], float) else f"{k}={result[k]}"
+                       for k in keys))
+        print(f"VAE written to {Path(args.output) / 'vae'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m unigs.train_vae …` (for `accelerate launch -m unigs.train_vae …`)."""
+    from unigs.commands.train import configure
+
+    parser = argparse.ArgumentParser(prog="unigs.train_vae", description="train the small UniGS VAE")
+    configure(parser, "train-vae")
+    try:
+        return run(parser.parse_args(argv))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"unigs train-vae: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""`unigs train`: config checks, Eq. 8 wiring and Eq. 2 loss, exact kill-and-resume, 2-process accelerate."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from unigs import checkpoint as ckpt
+from unigs.train import (
+    TrainConfig,
+    config_from_dict,
+    diffusion_loss,
+    parse_overrides,
+    read_config_file,
+    square_resize,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_UNET = {
+    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+    "block_out_channels": [32, 32],
+    "layers_per_block": 1,
+    "attention_head_dim": 4,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_parts(tmp_path_factory) -> dict[str, str]:
+    """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
+    from unigs.models.tiny import tiny_components
+
+    root = tmp_path_factory.mktemp("tiny")
+    c = tiny_components()
+    c.vae.save_pretrained(root / "vae")
+    c.text_encoder.save_pretrained(root / "text")
+    c.tokenizer.save_pretrained(root / "text")
+    return {"vae": str(root / "vae"), "text_encoder": str(root / "text")}
+
+
+def tiny_config(parts: dict[str, str], **overrides) -> dict:
+    return {"image_size": 32, "num_scenes": 16, "unet": TINY_UNET, "batch_size": 2, "steps": 4,
+            "log_every": 1, "ckpt_every": 2, "lr": 1e-3, "lr_warmup_steps": 2, **parts, **overrides}
+
+
+# ------------------------------------------------------------------------------------------- config
+def test_unknown_config_key_raises_naming_it():
+    with pytest.raises(ValueError, match="learning_rate"):
+        config_from_dict({"learning_rate": 1e-4, "vae": "x"})
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"tasks": "painting", "vae": "x"}, "painting"),
+    ({"task_ratios": {"inpainting": 1.0, "drawing": 1.0}, "vae": "x"}, "task_ratios"),
+    ({"mixed_precision": "fp8", "vae": "x"}, "fp8"),
+    ({"batch_size": 0, "vae": "x"}, "batch_size"),
+    ({"prompt_drop_prob": 1.5, "vae": "x"}, "prompt_drop_prob"),
+    ({"init": "scratch"}, "train-vae"),
+])
+def test_bad_config_values_raise(values, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**values)
+
+
+def test_missing_coco_json_raises_file_not_found():
+    with pytest.raises(FileNotFoundError, match="nope.json"):
+        TrainConfig(data="nope.json", vae="x")
+
+
+def test_config_files_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 7\nunet: {layers_per_block: 1}\n")
+    assert read_config_file(path) == {"steps": 7, "unet": {"layers_per_block": 1}}
+    assert parse_overrides(["steps=20", "tasks=synthesis", "unet={a: 1}"]) == {
+        "steps": 20, "tasks": "synthesis", "unet": {"a": 1}}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["steps"])
+    with pytest.raises(FileNotFoundError, match="absent.yaml"):
+        read_config_file(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "vae.yaml"])
+def test_shipped_configs_load(name):
+    from unigs.train_vae import VAETrainConfig
+
+    values = read_config_file(REPO / "configs" / name)
+    config = config_from_dict(values, TrainConfig if name == "default.yaml" else VAETrainConfig)
+    assert config.image_size == 128
+
+
+def test_square_resize_crops_centre_and_drops_emptied_masks():
+    image = np.zeros((4, 8, 3), np.uint8)
+    image[:, 2:6] = 200
+    masks = np.zeros((2, 4, 8), bool)
+    masks[0, :, 3] = True  # inside the centre crop (columns 2..5)
+    masks[1, :, 0] = True  # cropped away
+    out, kept, names = square_resize(image, masks, ["a", "b"], 2)
+    assert out.shape == (2, 2, 3) and (out == 200).all()
+    assert names == ["a"] and kept.shape == (1, 2, 2) and kept.dtype == bool
+
+
+# ------------------------------------------------------------------------------------------ the loss
+class RecordingUNet(torch.nn.Module):
+    """Stands in for the UNet: records its input and predicts zero noise."""
+
+    def forward(self, x, t, encoder_hidden_states, class_labels=None):
+        self.seen = (x, t, encoder_hidden_states, class_labels)
+        return type("Out", (), {"sample": torch.zeros(x.shape[0], 8, *x.shape[2:])})()
+
+
+def test_unet_input_is_eq8_concat_and_loss_is_mse_on_both_halves():
+    from diffusers import DDPMScheduler
+
+    b, h = 3, 4
+    batch = {"z_image": torch.full((b, 4, h, h), 1.0), "z_colormap": torch.full((b, 4, h, h), -1.0),
+             "mask": torch.ones(b, 1, h, h), "z_control": torch.full((b, 4, h, h), 7.0),
+             "text": torch.zeros(b, 77, 8), "task_ids": torch.tensor([0, 1, 3])}
+    unet = RecordingUNet()
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    loss, li, lc = diffusion_loss(unet, sched, batch, torch.Generator().manual_seed(0))
+    x, t, _, labels = unet.seen
+    assert x.shape == (b, 13, h, h)
+    assert torch.equal(x[:, 8:9], batch["mask"]) and torch.equal(x[:, 9:], batch["z_control"])
+    assert torch.equal(labels, batch["task_ids"]) and t.shape == (b,)
+    # zero prediction → loss = mean ε²; z_t = √ᾱ z0 + √(1−ᾱ) ε with ε recovered from x, per half
+    a = sched.alphas_cumprod[t].view(b, 1, 1, 1)
+    eps = (x[:, :8] - a.sqrt() * torch.cat([batch["z_image"], batch["z_colormap"]], 1)) / (1 - a).sqrt()
+    assert torch.allclose(li, (eps[:, :4] ** 2).mean(), atol=1e-4)
+    assert torch.allclose(lc, (eps[:, 4:] ** 2).mean(), atol=1e-4)
+    assert torch.allclose(loss, (li + lc) / 2)
+
+
+# ------------------------------------------------------------------------------------ kill and resume
+def test_resume_continues_exactly(tmp_path, tiny_parts):
+    config = config_from_dict(tiny_config(tiny_parts))
+    straight = train(config, tmp_path / "straight")
+    train(config, tmp_path / "killed", stop_after=2)  # the run "dies" right after its step-2 checkpoint
+    assert ckpt.latest_checkpoint(tmp_path / "killed" / "checkpoints").name == "step-00000002"
+    resumed = train(config, tmp_path / "killed", resume=True)
+    a, b = ckpt.load_training_state(straight), ckpt.load_training_state(resumed)
+    assert a["step"] == b["step"] == 4
+    for part in ("unet", "ema"):
+        for key in a[part]:
+            assert torch.allclose(a[part][key], b[part][key], atol=1e-6), (part, key)
+    first = ckpt.load_training_state(tmp_path / "killed" / "checkpoints" / "step-00000002")
+    moved = [k for k in a["unet"] if not torch.equal(a["unet"][k], first["unet"][k])]
+    assert moved, "training did not change the weights"
+    with open(tmp_path / "killed" / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+    # the inference file holds the EMA weights with everything needed to load it
+    from unigs.models.loading import load_unigs
+
+    model = load_unigs(straight / "model.safetensors")
+    assert model.meta["multitask"] and model.meta["image_size"] == 32 and model.meta["step"] == 4
+    for key, value in model.unet.state_dict().items():
+        assert torch.equal(value, a["ema"][key])
+
+
+def test_resume_refuses_a_different_experiment(tmp_path, tiny_parts):
+    train(config_from_dict(tiny_config(tiny_parts, steps=1)), tmp_path)
+    with pytest.raises(ValueError, match="lr"):
+        train(config_from_dict(tiny_config(tiny_parts, steps=2, lr=5e-4)), tmp_path, resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(config_from_dict(tiny_config(tiny_parts)), tmp_path / "empty", resume=True)
+
+
+# ---------------------------------------------------------------------------------------- 2 processes
+def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tiny_parts, steps=2, ckpt_every=2, tasks="synthesis")))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    # On a CPU-only machine `--multi_gpu` starts 2 torchrun workers and unigs.train picks gloo (MULTI_CPU);
+    # `--cpu --num_processes 2` would start a single process (accelerate wants mpirun for that).
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "unigs.train", "--config", str(config), "--output", str(tmp_path / "run")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = ckpt.load_training_state(tmp_path / "run" / "checkpoints" / "step-00000002")
+    assert state["step"] == 2 and state["config"]["tasks"] == "synthesis"
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    # each logged step saw batch_size examples on each of the 2 processes
+    assert [int(r["n_synthesis"]) for r in rows] == [4, 4]
