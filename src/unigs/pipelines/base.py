@@ -179,7 +179,7 @@ class UniGSPipeline(DiffusionPipeline):
             masks = masks.reshape(-1, *cmap.shape[:2])
             if region is not None:
                 masks = masks & region[b][None]
-                masks = masks[masks.reshape(len(masks), -1).any(1)]
+                masks = masks[masks.any(axis=(1, 2))]
             out.append(masks)
         return out
 
