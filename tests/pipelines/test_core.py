@@ -87,7 +87,8 @@ def test_task_embedding_requires_task_id():
                      mask_latent=mask, prompt_embeds=cond, num_inference_steps=1)
 
 
-@pytest.mark.parametrize("scheduler_cls", [DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler])
+@pytest.mark.parametrize("scheduler_cls",
+                         [DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler])
 @pytest.mark.parametrize("known", ["image", "colormap"])
 def test_known_half_is_the_noised_control_and_ends_exact(scheduler_cls, known):
     unet = RecordingUNet()
