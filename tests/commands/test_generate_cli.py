@@ -1,0 +1,146 @@
+"""`unigs inpaint | synthesize | refer | segment` end to end through unigs.cli.main on a tiny saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from unigs.cli import build_parser, main
+from unigs.codec import palette
+from unigs.commands import generate
+from unigs.io import load_image, rle_to_masks, save_png
+from unigs.models.loading import save_unigs
+from unigs.models.tiny import tiny_components
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return save_unigs(tiny_components(seed=0), tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A 32x32 scene: image.png, mask.png (coarse, white = region), colormap.png (palette of 2 entities)."""
+    masks = np.zeros((2, 32, 32), dtype=bool)
+    masks[0, 2:12, 2:14] = True
+    masks[1, 18:30, 16:30] = True
+    image = np.full((32, 32, 3), 120, np.uint8)
+    image[masks[0]] = (200, 40, 40)
+    image[masks[1]] = (30, 60, 210)
+    coarse = np.zeros((32, 32), np.uint8)
+    coarse[16:, 14:] = 255
+    save_png(tmp_path / "image.png", image)
+    save_png(tmp_path / "mask.png", coarse)
+    save_png(tmp_path / "colormap.png", palette.encode(masks))
+    return tmp_path, masks
+
+
+def _common(model, out):
+    return ["--model", str(model), "--steps", "2", "--seed", "0", "--quiet", "--out", str(out)]
+
+
+def _results(out):
+    results = json.loads((out / "results.json").read_text())
+    for r in results:
+        assert set(r) == {"image_id", "category_id", "segmentation", "score"}
+    return results
+
+
+def test_every_flag_has_help():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in generate.SUBCOMMANDS:
+        for action in sub.choices[name]._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"unigs {name} {action.dest} has no help text"
+
+
+def test_inpaint(model, files, capsys):
+    folder, _ = files
+    out = folder / "out"
+    argv = ["inpaint", "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+            "--names", "dog, ball", *_common(model, out)]
+    assert main(argv) == 0
+    image, colormap = load_image(out / "image.png"), load_image(out / "colormap.png")
+    assert image.shape == colormap.shape == load_image(out / "overlay.png").shape == (32, 32, 3)
+    outside = load_image(folder / "mask.png")[..., 0] == 0
+    assert np.array_equal(image[outside], load_image(folder / "image.png")[outside])  # pasted back
+    results = _results(out)
+    assert f"{len(results)} mask(s)" in capsys.readouterr().out
+    if results:
+        assert not (rle_to_masks([r["segmentation"] for r in results]) & outside).any()
+    assert main([*argv, "--no-paste-back", "--out", str(folder / "raw")]) == 0
+    assert not np.array_equal(load_image(folder / "raw" / "image.png"), image)
+
+
+def test_synthesize_with_dpm_solver(model, files):
+    folder, masks = files
+    out = folder / "out"
+    argv = ["synthesize", "--colormap", str(folder / "colormap.png"), "--names", "dog,ball",
+            "--scheduler", "dpm++", "--guidance", "3", *_common(model, out)]
+    assert main(argv) == 0
+    assert np.array_equal(load_image(out / "colormap.png"), load_image(folder / "colormap.png"))
+    got = rle_to_masks([r["segmentation"] for r in _results(out)])
+    assert {m.tobytes() for m in got} == {m.tobytes() for m in masks}  # masks of the input colormap
+    assert load_image(out / "image.png").shape == (32, 32, 3)
+
+
+def test_refer_and_segment(model, files):
+    folder, _ = files
+    argv = ["refer", "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+            "--names", "ball", *_common(model, folder / "refer")]
+    assert main(argv) == 0
+    assert not (folder / "refer" / "image.png").exists()  # the image is the input: not rewritten
+    assert (folder / "refer" / "overlay.png").is_file()
+    _results(folder / "refer")
+    argv = ["segment", "--image", str(folder / "image.png"), "--image-id", "7",
+            *_common(model, folder / "seg")]
+    assert main(argv) == 0
+    assert all(r["image_id"] == 7 for r in _results(folder / "seg"))
+
+
+def test_segment_a_coco_mini_image_resized(model, coco_mini, tmp_path):
+    image = sorted((coco_mini / "val2017").glob("*.jpg"))[0]
+    out = tmp_path / "out"
+    assert main(["segment", "--image", str(image), "--size", "32", *_common(model, out)]) == 0
+    assert load_image(out / "colormap.png").shape == (32, 32, 3)
+    _results(out)
+
+
+def test_errors_are_one_line(model, files, capsys, monkeypatch):
+    folder, _ = files
+    image, mask = str(folder / "image.png"), str(folder / "mask.png")
+    common = _common(model, folder / "out")
+
+    assert main(["refer", "--image", image, "--mask", mask, "--names", " , ", *common]) == 2
+    assert "at least one entity name" in capsys.readouterr().err
+
+    save_png(folder / "small.png", np.zeros((16, 32), np.uint8))
+    small = str(folder / "small.png")
+    assert main(["inpaint", "--image", image, "--mask", small, "--names", "dog", *common]) == 2
+    assert "16x32 (HxW) but the image is 32x32" in capsys.readouterr().err
+
+    assert main(["segment", "--image", str(folder / "missing.png"), *common]) == 2
+    assert "missing.png" in capsys.readouterr().err
+
+    assert main(["segment", "--image", image, "--size", "36", *common]) == 2
+    assert "divisible by 8" in capsys.readouterr().err
+
+    assert main(["segment", "--image", image, "--model", str(folder / "nope"), "--quiet"]) == 2
+    assert "nope" in capsys.readouterr().err
+
+    monkeypatch.setattr(generate, "default_model_path", lambda: folder / "no-default")
+    assert main(["segment", "--image", image, "--quiet", "--out", str(folder / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "bundled default model" in err and "--model" in err and len(err.strip().splitlines()) == 1
