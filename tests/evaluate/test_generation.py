@@ -1,7 +1,5 @@
 """FID math on known Gaussians, feature/CLIP loading from local files, mask alignment, hole error."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -93,32 +91,6 @@ def test_feature_network_conventions(tmp_path):
 
 
 # --- CLIP score with a tiny random CLIPModel ------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory):
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
-
-    path = tmp_path_factory.mktemp("clip")
-    chars = list("abcdefghijklmnopqrstuvwxyz,.")
-    vocab = {c: i for i, c in enumerate(chars)}
-    vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
-    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
-    (path / "vocab.json").write_text(json.dumps(vocab))
-    (path / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(vocab_file=str(path / "vocab.json"), merges_file=str(path / "merges.txt"))
-    tokenizer.save_pretrained(path)
-    CLIPImageProcessor(size={"shortest_edge": 16}, crop_size={"height": 16, "width": 16}).save_pretrained(
-        path)
-    text = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                num_attention_heads=2,
-                max_position_embeddings=77, bos_token_id=vocab["<|startoftext|>"],
-                eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"])
-    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                  image_size=16, patch_size=4)
-    torch.manual_seed(0)
-    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=8)).save_pretrained(path)
-    return path
 
 
 def test_clip_score_matches_a_manual_cosine(tiny_clip):
