@@ -15,6 +15,7 @@ from unigs.models.loading import (
     save_unigs,
 )
 from unigs.models.text import encode_prompt
+from unigs.models.tiny import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -116,9 +117,19 @@ def test_missing_subfolder_of_a_unigs_folder(tiny, tmp_path):
         load_unigs(tmp_path / "m")
 
 
+def test_original_single_file_sd_checkpoint_loads_and_widens(tmp_path, no_network):
+    tiny_sd = tiny_sd_inpaint_components(seed=2, clip=True)
+    config_dir = write_sd_folder(tiny_sd, tmp_path / "config")
+    ckpt = write_original_sd_checkpoint(tiny_sd, tmp_path / "sd-inpainting.safetensors")
+    sd = load_stable_diffusion(ckpt, config_dir=config_dir)
+    for name in ("unet", "vae", "text_encoder"):
+        _assert_same_weights(getattr(sd, name), getattr(tiny_sd, name))
+    unigs = load_unigs(ckpt, config_dir=config_dir)
+    assert (unigs.unet.config.in_channels, unigs.unet.config.out_channels) == (13, 8)
+    assert torch.equal(unigs.unet.conv_in.weight[:, 9:13], tiny_sd.unet.conv_in.weight[:, 5:9])
+
+
 def test_single_file_sd_checkpoint_errors(tmp_path, sd_folder):
-    # Loading a real original-format SD file is not tested here (no tiny original-format checkpoint);
-    # its argument checks are.
     ckpt = tmp_path / "sd.safetensors"
     from safetensors.torch import save_file
 
@@ -141,7 +152,7 @@ def test_single_file_save_needs_safetensors_suffix(tiny, tmp_path):
 def test_plain_sd_unet_is_not_widened(tiny_sd, tmp_path):
     from diffusers import UNet2DConditionModel
 
-    from unigs.models.tiny import TINY_UNET_CONFIG, write_sd_folder
+    from unigs.models.tiny import TINY_UNET_CONFIG
 
     tiny_sd.unet = UNet2DConditionModel(**dict(TINY_UNET_CONFIG, in_channels=4, out_channels=4))
     folder = write_sd_folder(tiny_sd, tmp_path / "sd")

@@ -43,7 +43,7 @@ def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn
     Raises FileNotFoundError naming the missing folder or file.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer, CLIPTextModel, CLIPTokenizer
+    from transformers import AutoModel, AutoTokenizer, CLIPTextModel
 
     if path is None or str(path) == MINILM:
         folder = minilm_path()
@@ -61,12 +61,10 @@ def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn
         raise FileNotFoundError(f"tokenizer folder {str(tok_dir)!r} does not exist")
     try:
         model_type = json.loads((model_dir / "config.json").read_text()).get("model_type", "")
-        if model_type.startswith("clip"):
-            tokenizer = CLIPTokenizer.from_pretrained(tok_dir, local_files_only=True)
-            encoder = CLIPTextModel.from_pretrained(model_dir, local_files_only=True)
-        else:
-            tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
-            encoder = AutoModel.from_pretrained(model_dir, local_files_only=True)
+        # The tokenizer class comes from tokenizer_config.json (CLIPTokenizer for SD-1.5).
+        tokenizer = AutoTokenizer.from_pretrained(tok_dir, local_files_only=True)
+        model_cls = CLIPTextModel if model_type.startswith("clip") else AutoModel
+        encoder = model_cls.from_pretrained(model_dir, local_files_only=True)
     except OSError as err:
         raise FileNotFoundError(f"cannot load the text encoder from {str(folder)!r}: {err}") from err
     return tokenizer, encoder.eval()

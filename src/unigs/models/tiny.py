@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
+from safetensors.torch import save_file
 
 from unigs.conditions import TASKS
 from unigs.models.loading import UniGSComponents, default_scheduler
@@ -62,6 +63,27 @@ def tiny_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
     return tokenizer, encoder
 
 
+def tiny_clip_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
+    """(MiniLM tokenizer, random 2-layer 32-d CLIPTextModel) — SD's text-encoder class, offline, seeded."""
+    from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path())
+    config = CLIPTextConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=TINY_TEXT_DIM,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        encoder = CLIPTextModel(config).eval()
+    return tokenizer, encoder
+
+
 def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents:
     """A complete, seeded, CPU-fast :class:`UniGSComponents` (32 px images, latent 4×8×8, text dim 32).
 
@@ -92,12 +114,15 @@ def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents
     )
 
 
-def tiny_sd_inpaint_components(seed: int = 0) -> UniGSComponents:
+def tiny_sd_inpaint_components(seed: int = 0, clip: bool = False) -> UniGSComponents:
     """Like :func:`tiny_components` but with an SD-inpainting-style UNet: 9 in / 4 out, no task embedding.
 
-    The stand-in for SD-1.5-inpainting in tests of widening and loading (:func:`write_sd_folder`).
+    The stand-in for SD-1.5-inpainting in tests of widening and loading (:func:`write_sd_folder`,
+    :func:`write_original_sd_checkpoint`); ``clip=True`` uses a tiny CLIPTextModel as SD does.
     """
     components = tiny_components(seed, num_tasks=None)
+    if clip:
+        components.tokenizer, components.text_encoder = tiny_clip_text_encoder(seed)
     config = dict(TINY_UNET_CONFIG, in_channels=SD_INPAINT_IN_CHANNELS, out_channels=SD_INPAINT_OUT_CHANNELS)
     with torch.random.fork_rng():
         torch.manual_seed(seed + 1)
@@ -129,3 +154,93 @@ def write_sd_folder(components: UniGSComponents, folder: str | os.PathLike) -> P
     }
     (folder / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     return folder
+
+
+# --------------------------------------------- original (CompVis/LDM) single-file layout, for loader tests
+
+_RESNET_TO_LDM = (
+    ("norm1", "in_layers.0"),
+    ("conv1", "in_layers.2"),
+    ("norm2", "out_layers.0"),
+    ("conv2", "out_layers.3"),
+    ("time_emb_proj", "emb_layers.1"),
+    ("conv_shortcut", "skip_connection"),
+)
+
+
+def _unet_key_to_ldm(key: str, config: dict) -> str:
+    """Diffusers UNet key → original LDM key (inverse of diffusers' ``convert_ldm_unet_checkpoint``)."""
+    top = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
+    head, _, leaf = key.rpartition(".")
+    if head in top:
+        return f"{top[head]}.{leaf}"
+    parts = key.split(".")
+    per = config["layers_per_block"] + 1  # LDM numbers resnet(+attention) pairs and the down/upsampler
+    kind = parts[1] if parts[0] == "mid_block" else parts[2] if len(parts) > 2 else ""
+    if parts[0] == "mid_block":  # mid_block.resnets.0 / attentions.0 / resnets.1 → middle_block.0 / 1 / 2
+        index = 2 * int(parts[2]) if kind == "resnets" else 1
+        prefix, rest = f"middle_block.{index}", parts[3:]
+    elif parts[0] in ("down_blocks", "up_blocks") and kind in ("resnets", "attentions"):
+        i, j = int(parts[1]), int(parts[3])
+        block = "input_blocks" if parts[0] == "down_blocks" else "output_blocks"
+        index = per * int(i) + j + (1 if block == "input_blocks" else 0)
+        prefix, rest = f"{block}.{index}.{0 if kind == 'resnets' else 1}", parts[4:]
+    elif (
+        parts[0] == "down_blocks" and kind == "downsamplers"
+    ):  # ….downsamplers.0.conv.w → input_blocks.k.0.op.w
+        prefix, rest = f"input_blocks.{per * (int(parts[1]) + 1)}.0.op", parts[5:]
+    elif (
+        parts[0] == "up_blocks" and kind == "upsamplers"
+    ):  # ….upsamplers.0.conv.w → output_blocks.k.{1|2}.conv.w
+        i = int(parts[1])
+        has_attn = config["up_block_types"][i].startswith("CrossAttn")
+        prefix, rest = f"output_blocks.{per * i + per - 1}.{2 if has_attn else 1}", parts[4:]
+    else:
+        raise ValueError(f"no LDM name for UNet key {key!r}")
+    tail = ".".join(rest)
+    if kind == "resnets":
+        for new, old in _RESNET_TO_LDM:
+            tail = tail.replace(new, old)
+    return f"{prefix}.{tail}"
+
+
+def _vae_key_to_ldm(key: str, num_blocks: int) -> str:
+    """Diffusers AutoencoderKL key → original LDM key (no mid attention: the small VAE has none)."""
+    key = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
+    parts = key.split(".")
+    if len(parts) > 2 and parts[1] == "mid_block":
+        return f"{parts[0]}.mid.block_{int(parts[3]) + 1}." + ".".join(parts[4:])
+    if len(parts) > 2 and parts[1] == "down_blocks":
+        if parts[3] == "downsamplers":
+            return f"encoder.down.{parts[2]}.downsample." + ".".join(parts[5:])
+        return f"encoder.down.{parts[2]}.block.{parts[4]}." + ".".join(parts[5:])
+    if len(parts) > 2 and parts[1] == "up_blocks":
+        block = num_blocks - 1 - int(parts[2])
+        if parts[3] == "upsamplers":
+            return f"decoder.up.{block}.upsample." + ".".join(parts[5:])
+        return f"decoder.up.{block}.block.{parts[4]}." + ".".join(parts[5:])
+    return key
+
+
+def write_original_sd_checkpoint(components: UniGSComponents, path: str | os.PathLike) -> Path:
+    """Write ``components`` (SD-style: 9/4 UNet, CLIP text encoder) as ONE original-format safetensors file
+    (``model.diffusion_model.`` / ``first_stage_model.`` / ``cond_stage_model.transformer.text_model.``),
+    the layout of ``sd-v1-5-inpainting.ckpt``, so that the single-file loader can be tested offline."""
+    unet_config = dict(components.unet.config)
+    tensors = {}
+    for key, value in components.unet.state_dict().items():
+        tensors["model.diffusion_model." + _unet_key_to_ldm(key, unet_config)] = value
+    num_blocks = len(components.vae.config.block_out_channels)
+    for key, value in components.vae.state_dict().items():
+        tensors["first_stage_model." + _vae_key_to_ldm(key, num_blocks)] = value
+    for key, value in components.text_encoder.state_dict().items():
+        tensors["cond_stage_model.transformer.text_model." + key.removeprefix("text_model.")] = value
+    path = Path(path)
+    save_file({k: v.detach().contiguous() for k, v in tensors.items()}, str(path))
+    return path
