@@ -138,3 +138,12 @@ def test_bad_arguments():
                      task_id=0, num_inference_steps=1, latents=torch.zeros(2, 4, 8, 8))
     with pytest.raises(ValueError, match="'euler'"):
         core.make_scheduler("euler", SD15_SCHEDULER_CONFIG)
+
+
+def test_given_latents_replace_the_generator():
+    control, mask, cond, _ = _inputs()
+    noise = torch.randn(2, 8, 8, 8, generator=torch.Generator().manual_seed(5))
+    runs = [core.denoise(RecordingUNet(), DDIMScheduler(**SD15_SCHEDULER_CONFIG), control=control,
+                         mask_latent=mask, prompt_embeds=cond, task_id=0, num_inference_steps=2,
+                         generator=torch.Generator().manual_seed(seed), latents=noise) for seed in (0, 1)]
+    assert torch.equal(runs[0], runs[1])

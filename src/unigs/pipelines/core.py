@@ -140,7 +140,8 @@ def denoise(
                                                              dtype=dtype)
     if noise.shape != shape:
         raise ValueError(f"latents must have shape {shape}, got {tuple(noise.shape)}")
-    x = noise.to(device=device, dtype=dtype) * scheduler.init_noise_sigma
+    noise = noise.to(device=device, dtype=dtype)
+    x = noise * scheduler.init_noise_sigma
     half = HALVES.get(known_half) if known_half else None
 
     def known_at(index: int) -> torch.Tensor:
