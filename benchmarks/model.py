@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         t_sd, t_unigs = time_pair(sd, unigs, args.batch, size, args.reps)
         m_sd, m_unigs = statistics.median(t_sd), statistics.median(t_unigs)
         for name, unet, n, ts, m in (
-            ("SD-1.5-inpaint", sd, n_sd, t_sd, m_sd),
+            ("SD-inpaint", sd, n_sd, t_sd, m_sd),
             ("UniGS", unigs, n_unigs, t_unigs, m_unigs),
         ):
             io = f"{unet.config.in_channels}/{unet.config.out_channels}"

@@ -166,7 +166,11 @@ def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tu
         _require(config_dir / name / "config.json", f"{name} config")
     _require(config_dir / "tokenizer", "tokenizer folder")
     _require(config_dir / "scheduler" / "scheduler_config.json", "scheduler config")
-    pipeline_cls = getattr(diffusers, index.get("_class_name", "StableDiffusionPipeline"))
+    pipeline_cls = getattr(diffusers, index.get("_class_name", "StableDiffusionPipeline"), None)
+    if pipeline_cls is None or not hasattr(pipeline_cls, "from_single_file"):
+        raise ValueError(
+            f"model_index.json in {str(config_dir)!r} names an unknown pipeline {index.get('_class_name')!r}"
+        )
     try:
         pipe = pipeline_cls.from_single_file(
             str(path),
