@@ -25,6 +25,7 @@ means over images. FID and CLIP score need local weights; without them the value
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,8 +140,13 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
 
 
-def evaluate(components: Any, config: EvalConfig, progress: bool = True, device: str = "cpu") -> EvalResult:
-    """Run every task of `config` over the held-out items and compute its metrics (module docstring)."""
+def evaluate(components: Any, config: EvalConfig, progress: bool = True, device: str = "cpu",
+             on_example: Callable[[str, HeldOutItem, Any, Any], None] | None = None) -> EvalResult:
+    """Run every task of `config` over the held-out items and compute its metrics (module docstring).
+
+    `on_example(task, item, example, output)`, when given, sees every example and its pipeline output
+    (the demo's result sheet is built this way).
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -207,6 +213,8 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
                 gts.append(ex.entity_masks)
                 voids.append(~ex.entity_masks.any(0))
                 predictions += _results(item.image_id, disjoint, score)
+            if on_example is not None:
+                on_example(task, item, ex, out)
             if task in ("inpainting", "synthesis"):
                 generated.append(out.images[0])
                 real.append(item.image)
