@@ -108,6 +108,29 @@ def test_square_resize_crops_centre_and_drops_emptied_masks():
     assert names == ["a"] and kept.shape == (1, 2, 2) and kept.dtype == bool
 
 
+def test_encode_examples_matches_one_by_one_encoding():
+    from unigs.data.tasks import sample_example
+    from unigs.models.tiny import tiny_components
+    from unigs.models.vae import encode_images
+    from unigs.train import PromptCache, encode_examples
+
+    comps = tiny_components()
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    masks = np.zeros((2, 32, 32), bool)
+    masks[0, 4:14, 4:14] = masks[1, 18:30, 16:28] = True
+    examples = [sample_example(task, image, masks, ["ball", "box"], np.random.default_rng(i), ["star"])
+                for i, task in enumerate(["inpainting", "synthesis", "referring", "entity"])]
+    prompts = PromptCache(comps.tokenizer, comps.text_encoder, "cpu")
+    batch = encode_examples(comps, examples, prompts, multitask=True)
+    pairs = (("z_image", "image_target"), ("z_colormap", "colormap_target"), ("z_control", "control"))
+    for name, attr in pairs:
+        alone = encode_images(comps.vae, np.stack([getattr(e, attr) for e in examples]))
+        assert torch.allclose(batch[name], alone, atol=1e-5), name
+    assert batch["mask"].shape == (4, 1, 8, 8) and batch["text"].shape == (4, 77, 32)
+    assert batch["task_ids"].tolist() == [0, 1, 2, 3]
+    assert len(prompts.cache) == 4
+
+
 # ------------------------------------------------------------------------------------------ the loss
 class RecordingUNet(torch.nn.Module):
     """Stands in for the UNet: records its input and predicts zero noise."""

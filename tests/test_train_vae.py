@@ -49,6 +49,14 @@ def test_vae_batch_is_half_images_half_colormaps():
     assert _is_palette_or_black(batch[2]) and _is_palette_or_black(batch[3])
 
 
+def test_vae_batch_random_crops():
+    config = VAETrainConfig(image_size=32, crop_size=16, num_scenes=8, batch_size=4)
+    batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))
+    assert batch.shape == (4, 16, 16, 3)
+    with pytest.raises(ValueError, match="crop_size"):
+        VAETrainConfig(image_size=32, crop_size=64)
+
+
 def test_config_errors():
     with pytest.raises(ValueError, match="kl_beta"):
         config_from_dict({"kl_beta": 1.0}, VAETrainConfig)

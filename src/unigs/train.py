@@ -320,14 +320,22 @@ def encode_examples(components, examples: list, prompts: PromptCache, multitask:
     from unigs.models.vae import encode_images
     from unigs.pipelines.core import mask_to_latent
 
-    b = len(examples)
-    pixels = np.stack([e.image_target for e in examples] + [e.colormap_target for e in examples]
-                      + [e.control for e in examples])
-    z = encode_images(components.vae, pixels).float()
+    # The control equals a target for referring/entity (I_0) and synthesis (M_c): encode it once.
+    pixels, slots = [], []
+    for e in examples:
+        row = [len(pixels), len(pixels) + 1]
+        pixels += [e.image_target, e.colormap_target]
+        same = [i for i, target in zip(row, (e.image_target, e.colormap_target), strict=True)
+                if np.array_equal(e.control, target)]
+        if not same:
+            pixels.append(e.control)
+        slots.append(row + [same[0] if same else len(pixels) - 1])
+    z = encode_images(components.vae, np.stack(pixels)).float()
+    z_image, z_colormap, z_control = (z[[s[k] for s in slots]] for k in range(3))
     device = z.device
     masks = torch.from_numpy(np.stack([e.coarse_mask for e in examples])).to(device)
     return {
-        "z_image": z[:b], "z_colormap": z[b:2 * b], "z_control": z[2 * b:],
+        "z_image": z_image, "z_colormap": z_colormap, "z_control": z_control,
         "mask": mask_to_latent(masks, tuple(z.shape[-2:])),
         "text": prompts([e.prompt for e in examples]).float(),
         "task_ids": torch.tensor([e.task_id for e in examples], device=device) if multitask else None,

@@ -41,6 +41,7 @@ class VAETrainConfig:
     images_dir: str | None = None
     num_scenes: int = 100_000
     image_size: int = 128
+    crop_size: int | None = None  # train on random crops (the VAE is convolutional): 64 px is 4× cheaper
     grid: int = 11
     max_entities: int = 4
     vae: dict[str, Any] = field(default_factory=dict)  # small_vae_config overrides
@@ -59,6 +60,8 @@ class VAETrainConfig:
                      "eval_scenes", "num_scenes", "max_entities"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
+        if self.crop_size is not None and not 0 < self.crop_size <= self.image_size:
+            raise ValueError(f"crop_size must be in [1, image_size={self.image_size}], is {self.crop_size}")
         if self.batch_size % 2:
             raise ValueError(f"batch_size must be even (half images, half colormaps), is {self.batch_size}")
         if self.data != "scenes" and not Path(self.data).is_file():
@@ -78,7 +81,9 @@ def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_
 
 
 def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Generator) -> np.ndarray:
-    """`(B, S, S, 3) uint8`: B/2 images then the colormaps of B/2 other draws."""
+    """`(B, C, C, 3) uint8`: B/2 images then the colormaps of B/2 other draws, randomly cropped to
+    C = crop_size (C = image_size without cropping). Colormaps are made at full size, then cropped, so
+    their palette colours are those of whole-image entity positions."""
     half = config.batch_size // 2
     images, colormaps = [], []
     while len(images) < half or len(colormaps) < half:
@@ -87,7 +92,12 @@ def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Gener
             images.append(image)
         elif len(masks):
             colormaps.append(random_colormap(masks, rng, config.grid, config.max_entities))
-    return np.stack(images + colormaps)
+    batch = np.stack(images + colormaps)
+    c = config.crop_size or config.image_size
+    if c < config.image_size:
+        ys, xs = rng.integers(0, config.image_size - c + 1, size=(2, len(batch)))
+        batch = np.stack([b[y:y + c, x:x + c] for b, y, x in zip(batch, ys, xs, strict=True)])
+    return batch
 
 
 class VAELoss(torch.nn.Module):
