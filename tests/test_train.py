@@ -215,3 +215,14 @@ def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
         rows = list(csv.DictReader(f))
     # each logged step saw batch_size examples on each of the 2 processes
     assert [int(r["n_synthesis"]) for r in rows] == [4, 4]
+
+
+def test_cli_reports_bad_input_as_one_line(tmp_path, capsys):
+    from unigs.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "absent.yaml"), "--output", str(tmp_path)]) == 2
+    assert "absent.yaml" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stepz: 3\n")
+    assert main(["train-vae", "--config", str(bad), "--output", str(tmp_path)]) == 2
+    assert "stepz" in capsys.readouterr().err
