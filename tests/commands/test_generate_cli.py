@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from unigs.cli import build_parser, main
 from unigs.codec import palette
@@ -15,14 +14,6 @@ from unigs.commands import generate
 from unigs.io import load_image, rle_to_masks, save_png
 from unigs.models.loading import save_unigs
 from unigs.models.tiny import tiny_components
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,6 @@ class MeanColour(torch.nn.Module):
         return x
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Run these tests with one intra-op thread: on the shared 2-core machine, two threads under load made
-    the tiny-model evaluation ~10x slower (5 s vs 56 s, measured). Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="session")
 def mean_colour_net(tmp_path_factory):

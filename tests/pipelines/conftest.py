@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from unigs.models.tiny import tiny_components
 
@@ -42,11 +41,3 @@ def make_pipe(components):
 
     return make
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models run faster on one thread (no thread start-up per op, no fight for shared cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
