@@ -15,18 +15,21 @@ Conventions the paper leaves open, fixed here:
   its pixels lie farther than 2√δ from its mean (squared distance > 4δ). Eq. 7 alone averages a small
   entity away inside a large region (a 1 % entity of the closest colour adds 0.6 to the msd). At most
   ``max_leaves`` leaves.
-* **2-means.** Weighted Lloyd iterations (≤ 8), initialised deterministically by a cut along the principal
-  axis (top eigenvector of the weighted covariance) through the region mean. A mode with a one-sided tail
-  can be cut in its middle, so afterwards leaves are merged back, closest first, whenever their union
-  passes the stop rule (Eq. 7 from the leaf sums, the guard on leaf centroids).
+* **2-means.** Deterministic: the exact 2-means cut of the projections on the principal axis (top
+  eigenvector of the weighted covariance; Otsu-style prefix sums), then ≤ 4 weighted Lloyd steps in 6-d.
+  A mode with a one-sided tail can be cut in its middle, so afterwards leaves are merged back, closest
+  first, whenever their union passes the stop rule (Eq. 7 from the leaf sums, the guard on centroids).
 * **Boundaries (Fig. 3: blends, gradients, black holes).** A VAE round trip turns every edge into a ramp
   of interpolated colours ≈ 16 px wide. Only *flat* pixels — where the colour of 4×4-pixel cells changes
   by < ``edge_threshold`` grey levels between the cells left/right and above/below (a ramp of 3 levels
   per pixel) — take part in the splits. Afterwards every colour (ramps, dropped leaves) goes to the
   nearest kept leaf in feature space, which puts a blurred boundary at the colour midpoint of its sides.
-  Leaves with fewer than ``min_area`` flat pixels are dropped that way.
-* **Painted (clean) colormaps.** A map with ≤ ``max_clean_colors`` distinct colours did not go through a
-  VAE: every pixel takes part, units are its exact colours and ``min_area`` is 1 px, so
+  Leaves with fewer than ``min_area`` flat pixels (default 24, more than one 4×4 cell: bilinear
+  upsampling leaves one-cell blend plateaus at image corners) are dropped that way. Limitation: an entity
+  narrower than ≈ 3 latent cells (24 px at ×8) owns no flat pixel and goes to its neighbours.
+* **Painted (clean) colormaps.** A map with ≤ ``max_clean_colors`` distinct colours, no two in one
+  histogram bin, did not go through a VAE: every pixel takes part, units are its exact colours and
+  ``min_area`` is 1 px, so
   ``decode(palette.encode(masks))`` returns every visible entity exactly (distinct colours assumed).
 * **Speed.** :func:`decode` never runs 2-means over pixels: one ``bincount`` histogram of colours
   quantised to ``bin_size`` grey levels (15-bit key at the default 8; each bin is represented by its
@@ -104,17 +107,37 @@ def _as_colormaps(colormap) -> tuple[torch.Tensor, bool, bool]:
 
 
 # -------------------------------------------------------------------------------------- dichotomy
-def _two_means(x: np.ndarray, w: np.ndarray, mean: np.ndarray, max_iter: int = 8) -> np.ndarray | None:
-    """Weighted 2-means (Eq. 6 𝓑𝓚) on rows of ``x``; returns a bool side per row, None if unsplittable."""
+def _two_means(x: np.ndarray, w: np.ndarray, mean: np.ndarray, max_iter: int = 4) -> np.ndarray | None:
+    """Weighted 2-means (Eq. 6 𝓑𝓚) on rows of ``x``; returns a bool side per row, None if unsplittable.
+
+    Deterministic start: the best 2-means cut of the projections on the principal axis (top eigenvector
+    of the weighted covariance by power iteration; exact in 1-D via prefix sums, as Otsu's threshold),
+    then Lloyd steps in the full feature space.
+    """
     xc = x - mean
-    total_w, total_wx = w.sum(), w @ x
-    side = xc @ np.linalg.eigh((xc * w[:, None]).T @ xc)[1][:, -1] > 0  # principal-axis cut through the mean
+    cov = (xc * w[:, None]).T @ xc
+    axis = cov[:, int(np.argmax(np.diag(cov)))]  # power iteration from the widest column
+    for _ in range(12):
+        axis = cov @ axis
+        axis /= np.linalg.norm(axis) + 1e-300
+    proj = xc @ axis
+    if len(x) < 2:
+        return None
+    order = np.argsort(proj, kind="stable")
+    ws, ps = w[order], proj[order]
+    total_w, total_s, total_wx = ws.sum(), ws @ ps, w @ x
+    cw, cs = np.cumsum(ws)[:-1], np.cumsum(ws * ps)[:-1]
+    gain = (cs / cw - (total_s - cs) / (total_w - cw)) ** 2 * cw * (total_w - cw)  # between-class scatter
+    gain[ps[1:] <= ps[:-1]] = -1.0  # only cut between distinct values
+    cut = int(np.argmax(gain))
+    if gain[cut] <= 0:
+        return None
+    side = proj > ps[cut]
     for _ in range(max_iter):
-        ws = np.where(side, w, 0.0)
-        m1 = ws.sum()
+        m1 = w @ side
         if m1 <= 0 or m1 >= total_w:
             return None
-        c1 = ws @ x / m1
+        c1 = (w * side) @ x / m1
         c0 = (total_wx - m1 * c1) / (total_w - m1)
         # |x - c1|² < |x - c0|²  ⇔  x·(c1 - c0) > (|c1|² - |c0|²) / 2
         new = x @ (c1 - c0) > 0.5 * (c1 @ c1 - c0 @ c0)
@@ -188,7 +211,15 @@ def _flat_mask(img: torch.Tensor, edge_threshold: float) -> torch.Tensor:
     h, w = img.shape[:2]
     # Cell means from every other pixel of each 4×4 cell (4× cheaper; noise σ → σ/2).
     s = F.avg_pool2d(img[::2, ::2].permute(2, 0, 1)[None].float(), 2, 2, ceil_mode=True)
-    s = F.pad(s, (1, 1, 1, 1), mode="replicate")
+    # Pad by linear extrapolation (2·s[0] − s[1]): at the border the central difference becomes twice the
+    # one-sided one, so a ramp cut by the image border is not mistaken for a flat region.
+    for dim in (-2, -1):
+        first, last = s.narrow(dim, 0, 1), s.narrow(dim, s.shape[dim] - 1, 1)
+        if s.shape[dim] == 1:
+            s = torch.cat((first, s, last), dim)
+        else:
+            second, before_last = s.narrow(dim, 1, 1), s.narrow(dim, s.shape[dim] - 2, 1)
+            s = torch.cat((2 * first - second, s, 2 * last - before_last), dim)
     gx = (s[..., 1:-1, 2:] - s[..., 1:-1, :-2]).abs()
     gy = (s[..., 2:, 1:-1] - s[..., :-2, 1:-1]).abs()
     flat = torch.maximum(gx, gy).amax(1)[0] < edge_threshold
@@ -220,8 +251,8 @@ def _decode_units(rgb, w_all, w_flat, *, clean, delta, keep_background, features
     fp, wp, lp = feat[part], weight[part], leaf[part]
     centroid = np.stack([np.bincount(lp, weights=wp * f, minlength=k) for f in fp.T], 1)[kept]
     centroid /= mass[kept, None]
-    # Boundary blends, gradients and dropped leaves → nearest kept leaf in feature space.
     loose = ~np.isin(leaf, kept)
+    # Boundary blends, gradients and dropped leaves → nearest kept leaf in feature space.
     d2 = (feat[loose] ** 2).sum(1)[:, None] - 2 * feat[loose] @ centroid.T + (centroid**2).sum(1)[None]
     leaf[loose] = kept[d2.argmin(1)]
     _, leaf = np.unique(leaf, return_inverse=True)
@@ -272,24 +303,14 @@ def _decode_fast(img: torch.Tensor, opts: dict, bin_size: int, edge_threshold: f
     counts = both.sum(1)
     occupied = torch.nonzero(counts).squeeze(1)
     clean = False
-    if len(occupied) <= max_clean_colors:  # few bins: maybe a painted map (every bin one exact colour)
-        c = img.reshape(-1, 3).double()
-        s1 = torch.stack([torch.bincount(key, weights=c[:, i], minlength=len(counts)) for i in range(3)], 1)
-        s2 = torch.stack([torch.bincount(key, weights=c[:, i] ** 2, minlength=len(counts))
-                          for i in range(3)], 1)
-        n = counts[occupied, None].double()
-        mean = s1[occupied] / n
-        mixed = int((s2[occupied] / n - mean**2 >= 1e-6).any(1).sum())  # bins holding more than one colour
-        if mixed == 0:
-            clean, rgb = True, mean.round()
-        elif mixed <= 8:  # a painted map whose colours share a bin or two: count the exact colours
-            c = img.int()
-            exact = ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).reshape(-1)
-            uniq, inverse = torch.unique(exact, return_inverse=True)
-            if len(uniq) <= max_clean_colors:
-                clean, key, occupied = True, inverse, torch.arange(len(uniq), device=img.device)
-                counts = torch.bincount(inverse, minlength=len(uniq))
-                rgb = torch.stack(((uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255), 1)
+    if len(occupied) <= max_clean_colors:  # few bins: painted if every bin holds one exact colour
+        c = img.int()
+        exact = ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).reshape(-1)
+        rep = torch.zeros(len(counts), dtype=exact.dtype, device=img.device)
+        rep[key] = exact  # some pixel's colour per bin
+        if bool((rep[key] == exact).all()):
+            uniq = rep[occupied]
+            clean, rgb = True, torch.stack(((uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255), 1)
     if not clean:  # a bin's colour is its centre
         top = (1 << bits) - 1
         levels = torch.stack(((occupied >> (2 * bits)) & top, (occupied >> bits) & top, occupied & top), 1)
@@ -304,7 +325,7 @@ def _decode_fast(img: torch.Tensor, opts: dict, bin_size: int, edge_threshold: f
 
 
 def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = False, *,
-                       features: str = "rgb+lab", min_area: int = 8, edge_threshold: float = 24.0,
+                       features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
                        snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
                        background_level: float = 32.0, max_clean_colors: int = 256):
     """Φ (Eq. 5–7) with the mean colour of each mask; see the module docstring for every rule.
@@ -348,12 +369,13 @@ def decode(colormap, delta: float = 10.0, keep_background: bool = False, **kwarg
 
 
 def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, *,
-                     features: str = "rgb+lab", min_area: int = 8, edge_threshold: float = 24.0,
-                     snap_to_palette: bool = False, max_leaves: int = 256, background_level: float = 32.0,
-                     max_clean_colors: int = 256):
+                     features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
+                     snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
+                     background_level: float = 32.0, max_clean_colors: int = 256):
     """Plain, slow Φ: the rules of :func:`decode` with per-pixel 2-means (no histogram: every pixel is its
-    own unit, with its exact colour). One ``(H, W, 3)`` colormap → ``(K, H, W) bool``, same container."""
-    _check_args(delta, features, min_area, 4, edge_threshold)
+    own unit, with its exact colour; ``bin_size`` only enters the painted-map test). One ``(H, W, 3)``
+    colormap → ``(K, H, W) bool``, same container as the input."""
+    _check_args(delta, features, min_area, bin_size, edge_threshold)
     batch, is_numpy, batched = _as_colormaps(colormap)
     if batched:
         raise ValueError(f"decode_reference takes one (H, W, 3) colormap, got shape {tuple(batch.shape)}")
@@ -363,7 +385,11 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
     h, w = img.shape[:2]
     rgb = img.reshape(-1, 3).double().numpy()
     v = rgb.astype(np.int64)
-    clean = len(np.unique((v[:, 0] << 16) | (v[:, 1] << 8) | v[:, 2])) <= max_clean_colors
+    colours = np.unique((v[:, 0] << 16) | (v[:, 1] << 8) | v[:, 2])
+    shift = bin_size.bit_length() - 1  # painted: few colours, no two in one histogram bin (as decode)
+    bins = np.unique(((colours >> 16) >> shift << 16) | (((colours >> 8) & 255) >> shift << 8)
+                     | ((colours & 255) >> shift))
+    clean = len(colours) <= max_clean_colors and len(bins) == len(colours)
     ones = np.ones(h * w)
     flat = ones if clean else _flat_mask(img, edge_threshold).reshape(-1).double().numpy()
     labels, colors = _decode_units(rgb, ones, flat, clean=clean, delta=delta, keep_background=keep_background,
