@@ -21,23 +21,27 @@ Also checked: encode → decode on the clean colormaps gives IoU = 1 for every v
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
-import time
-from pathlib import Path
 
-import numpy as np
-import sklearn
-import torch
-import torch.nn.functional as F
-from sklearn.cluster import KMeans
+# KMeans' OpenMP threads would otherwise spin after each fit and steal the CPU from the next timed call.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from unigs.codec import palette
-from unigs.codec.degrade import simulate_latent_roundtrip
-from unigs.codec.dichotomy import decode, pixel_features
-from unigs.data.coco import CocoEntities
-from unigs.evaluate.metrics import best_match_scores
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+
+from unigs.codec import palette  # noqa: E402
+from unigs.codec.degrade import simulate_latent_roundtrip  # noqa: E402
+from unigs.codec.dichotomy import decode, pixel_features  # noqa: E402
+from unigs.data.coco import CocoEntities  # noqa: E402
+from unigs.evaluate.metrics import best_match_scores  # noqa: E402
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
 PDM_ROWS = [  # (label, delta, features)
