@@ -88,6 +88,16 @@ def test_config_files_and_overrides(tmp_path):
         read_config_file(tmp_path / "absent.yaml")
 
 
+def test_yaml_scalars_get_their_field_type():
+    # `--set lr=1e-3` reaches the config as the string "1e-3" (YAML 1.1 needs a dot for floats).
+    config = config_from_dict(parse_overrides(["lr=1e-3", "steps=20", "vae=x"]))
+    assert config.lr == 1e-3 and isinstance(config.lr, float) and config.steps == 20
+    with pytest.raises(ValueError, match="TrainConfig.lr"):
+        config_from_dict({"lr": "fast", "vae": "x"})
+    with pytest.raises(ValueError, match="TrainConfig.steps"):
+        config_from_dict({"steps": 2.5, "vae": "x"})
+
+
 @pytest.mark.parametrize("name", ["default.yaml", "vae.yaml"])
 def test_shipped_configs_load(name):
     from unigs.train_vae import VAETrainConfig

@@ -120,7 +120,25 @@ def config_from_dict(values: dict[str, Any], cls: type = TrainConfig) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys: {sorted(known)}")
-    return cls(**values)
+    return cls(**{key: _coerce(cls, key, value) for key, value in values.items()})
+
+
+def _coerce(cls: type, key: str, value: Any) -> Any:
+    """YAML reads `1e-3` (no dot) as a string and `1` as an int: give float/int/bool fields their type, or
+    raise a ValueError naming the key."""
+    kind = {f.name: f.type for f in fields(cls)}[key]
+    target = {"float": float, "int": int, "bool": bool}.get(kind if isinstance(kind, str) else kind.__name__)
+    if target is None or isinstance(value, target) and not (target is int and isinstance(value, bool)):
+        return value
+    if target is bool or isinstance(value, bool):
+        raise ValueError(f"{cls.__name__}.{key} must be {kind}, is {value!r}")
+    try:
+        converted = target(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{cls.__name__}.{key} must be {kind}, is {value!r}") from None
+    if target is int and converted != float(value):
+        raise ValueError(f"{cls.__name__}.{key} must be an integer, is {value!r}")
+    return converted
 
 
 def read_config_file(path: str | Path | None) -> dict[str, Any]:

@@ -51,6 +51,20 @@ def test_save_load_round_trip_is_exact_and_offline(tiny, tmp_path, no_network, s
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+def test_fp16_single_file_is_half_the_size_and_loads_as_fp32(tiny, tmp_path):
+    full = save_unigs(tiny, tmp_path / "full.safetensors", single_file=True)
+    half = save_unigs(tiny, tmp_path / "half.safetensors", single_file=True, dtype=torch.float16)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_unigs(half)
+    for name in ("unet", "vae"):
+        original, back = getattr(tiny, name).state_dict(), getattr(loaded, name).state_dict()
+        for key, value in original.items():
+            assert back[key].dtype == value.dtype, key  # fp32 parameters again
+            torch.testing.assert_close(back[key], value.to(torch.float16).to(value.dtype), atol=0, rtol=0)
+    with pytest.raises(ValueError, match="single-file"):
+        save_unigs(tiny, tmp_path / "folder", dtype=torch.float16)
+
+
 def test_folder_layout_is_diffusers_style(tiny, tmp_path):
     save_unigs(tiny, tmp_path / "m")
     names = {p.name for p in (tmp_path / "m").iterdir()}

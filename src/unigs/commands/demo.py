@@ -107,10 +107,9 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
     """Part 2. Returns the printed lines."""
     import numpy as np
 
-    from unigs.commands.generate import default_model_path
     from unigs.evaluate import runner
     from unigs.io import save_png, write_json
-    from unigs.models.loading import load_unigs
+    from unigs.models.loading import default_model_path, load_unigs
     from unigs.visualize import overlay, sheet
 
     path = Path(args.model) if args.model else default_model_path()

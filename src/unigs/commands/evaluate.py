@@ -47,10 +47,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from unigs.commands.generate import default_model_path
     from unigs.evaluate.runner import EvalConfig, evaluate, format_table, to_json
     from unigs.io import write_json
-    from unigs.models.loading import load_unigs
+    from unigs.models.loading import default_model_path, load_unigs
 
     config = EvalConfig(
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),

@@ -21,10 +21,11 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 def default_model_path() -> Path:
-    """The bundled default model (`src/unigs/assets/default`), which may not exist yet."""
-    import unigs
+    """The bundled default model (`unigs.models.loading.default_model_path`); imported lazily so that
+    `unigs --help` does not load torch."""
+    from unigs.models import loading
 
-    return Path(unigs.__file__).parent / "assets" / "default"
+    return loading.default_model_path()
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:

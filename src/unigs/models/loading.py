@@ -47,6 +47,12 @@ SD15_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
+def default_model_path() -> Path:
+    """The bundled default model shipped inside the package (fp16 single file; may be absent in a checkout
+    that has not trained it yet)."""
+    return Path(__file__).resolve().parents[1] / "assets" / "default.safetensors"
+
+
 def default_scheduler() -> DDIMScheduler:
     """DDIM with SD-1.5's scaled-linear β schedule (1000 training steps, ε-prediction, Eq. 2)."""
     return DDIMScheduler(**SD15_SCHEDULER_CONFIG)
@@ -241,7 +247,8 @@ def _text_kind(meta: dict) -> str:
     return (meta.get("text_encoder") or {}).get("kind", "saved")
 
 
-def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file: bool = False) -> Path:
+def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file: bool = False,
+               dtype: torch.dtype | None = None) -> Path:
     """Save ``components`` for :func:`load_unigs`; returns the written path.
 
     Folder (default): ``unigs.json`` (format, version, meta), ``unet/`` ``vae/`` (safetensors),
@@ -249,10 +256,14 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
     "minilm"`` (then only the reference is stored: the weights come from the installed package).
     ``single_file=True``: one ``.safetensors`` (path must end in it) with tensors prefixed ``unet.``,
     ``vae.``, ``text_encoder.`` and every config (and the tokenizer files) in its metadata.
+    ``dtype`` (single file only, e.g. ``torch.float16`` to halve the size of a shipped model): floating-point
+    tensors are stored in it; loading copies them back into the model's own fp32 parameters.
     """
     path = Path(path)
     if single_file:
-        return _save_unigs_file(components, path)
+        return _save_unigs_file(components, path, dtype)
+    if dtype is not None:
+        raise ValueError("dtype applies to single-file saves only (single_file=True)")
     path.mkdir(parents=True, exist_ok=True)
     components.unet.save_pretrained(path / "unet", safe_serialization=True)
     components.vae.save_pretrained(path / "vae", safe_serialization=True)
@@ -280,7 +291,7 @@ def _unigs_metadata(path: Path) -> dict | None:
     return json.loads(header[FORMAT])
 
 
-def _save_unigs_file(components: UniGSComponents, path: Path) -> Path:
+def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype | None = None) -> Path:
     if path.suffix != ".safetensors":
         raise ValueError(f"a single-file UniGS model must end in .safetensors, is {path.name!r}")
     parts: dict[str, nn.Module] = {"unet": components.unet, "vae": components.vae}
@@ -298,8 +309,12 @@ def _save_unigs_file(components: UniGSComponents, path: Path) -> Path:
         with tempfile.TemporaryDirectory() as tmp:
             components.tokenizer.save_pretrained(tmp)
             info["tokenizer_files"] = {p.name: p.read_text(encoding="utf-8") for p in Path(tmp).iterdir()}
+    def stored(value: torch.Tensor) -> torch.Tensor:
+        value = value.detach().cpu()
+        return (value.to(dtype) if dtype is not None and value.is_floating_point() else value).contiguous()
+
     tensors = {
-        f"{name}.{key}": value.detach().contiguous().cpu()
+        f"{name}.{key}": stored(value)
         for name, module in parts.items()
         for key, value in module.state_dict().items()
     }
