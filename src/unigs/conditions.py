@@ -25,7 +25,8 @@ import numpy as np
 TASKS: tuple[str, ...] = ("inpainting", "synthesis", "referring", "entity")
 TASK_IDS: dict[str, int] = {name: i for i, name in enumerate(TASKS)}
 
-# Prompt templates (DESIGN.md "Tasks"); `{names}` is an English list: "dog", "dog and cat", "dog, cat, and sky".
+# Prompt templates (DESIGN.md "Tasks"); `{names}` is an English list:
+# "dog", "dog and cat", "dog, cat, and sky".
 PROMPT_TEMPLATES: dict[str, str] = {
     "inpainting": "inpainting: generate {names}.",
     "synthesis": "synthesis: generate {names}.",
