@@ -17,7 +17,16 @@ def _as_masks(masks: np.ndarray, name: str) -> np.ndarray:
         masks = masks[None]
     if masks.ndim != 3:
         raise ValueError(f"{name} must be (N, H, W) bool masks, got shape {masks.shape}")
-    return masks.astype(bool)
+    return masks.astype(bool, copy=False)
+
+
+def _packed(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool → (N, ⌈H·W / 64⌉) uint64 bit planes (zero padding), for popcount intersections."""
+    bits = np.packbits(masks.reshape(len(masks), masks.shape[1] * masks.shape[2]), axis=1)
+    pad = -bits.shape[1] % 8
+    if pad:
+        bits = np.pad(bits, ((0, 0), (0, pad)))
+    return bits.view(np.uint64)
 
 
 def iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -33,10 +42,15 @@ def iou_matrix(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     pred, gt = _as_masks(pred, "pred"), _as_masks(gt, "gt")
     if pred.shape[1:] != gt.shape[1:]:
         raise ValueError(f"pred masks are {pred.shape[1:]} but gt masks are {gt.shape[1:]}")
-    p = pred.reshape(len(pred), -1).astype(np.float32)
-    g = gt.reshape(len(gt), -1).astype(np.float32)
-    inter = p @ g.T
-    union = p.sum(1)[:, None] + g.sum(1)[None, :] - inter
+    # Pixel counts by popcount on packed bits (64 pixels a word), one predicted mask at a time so that the
+    # temporary stays (G, words); integer counts, then the same float32 arithmetic as a float matmul.
+    p, g = _packed(pred), _packed(gt)
+    inter = np.zeros((len(p), len(g)), np.float32)
+    for i, row in enumerate(p):
+        inter[i] = np.bitwise_count(row & g).sum(1)
+    area_p = np.bitwise_count(p).sum(1).astype(np.float32)
+    area_g = np.bitwise_count(g).sum(1).astype(np.float32)
+    union = area_p[:, None] + area_g[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0).astype(np.float64)
 
 
