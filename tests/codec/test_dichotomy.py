@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from unigs.codec.degrade import simulate_latent_roundtrip
 from unigs.codec.dichotomy import (
     RGB_SCALE,
+    _flat_mask,
+    _flat_mask_numpy,
     decode,
     decode_reference,
     decode_with_colors,
@@ -173,6 +175,29 @@ def test_torch_batch_and_float_inputs():
     np.testing.assert_array_equal(decode(cm.astype(np.float32)), gt)
     ms, cs = decode_with_colors(np.stack([cm, cm]))
     assert len(ms) == len(cs) == 2 and ms[0].shape == (3, 96, 96)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 7), (6, 6), (13, 14), (33, 30), (64, 64)])
+def test_numpy_flat_mask_equals_torch_flat_mask(shape):
+    # The numpy path computes the flat cells in int16 cell sums; they must equal the float torch cells,
+    # clipped border cells (sizes not divisible by 4) included.
+    rng = np.random.default_rng(sum(shape))
+    for img in (rng.integers(0, 256, (*shape, 3), dtype=np.uint8),
+                (rng.integers(0, 4, (*shape, 1)) * np.arange(1, 4) * 20).astype(np.uint8)):
+        expected = _flat_mask(torch.from_numpy(img), 24.0).numpy()
+        np.testing.assert_array_equal(_flat_mask_numpy(img, 24.0), expected)
+        assert expected.any() or img.std() > 50  # the structured image has flat cells
+
+
+@pytest.mark.parametrize(("size", "seed"), [(128, 0), (100, 1), (77, 2)])
+def test_numpy_and_torch_paths_give_identical_masks(size, seed):
+    cm, _ = blocks(128)
+    deg = simulate_latent_roundtrip(cm, np.random.default_rng(seed))[:size, :size]
+    masks, colors = decode_with_colors(deg)
+    t_masks, t_colors = decode_with_colors(torch.from_numpy(deg))
+    assert isinstance(t_masks, torch.Tensor) and len(masks) >= 2
+    np.testing.assert_array_equal(t_masks.numpy(), masks)
+    np.testing.assert_array_equal(t_colors.numpy(), colors)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")

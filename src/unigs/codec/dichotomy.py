@@ -34,9 +34,13 @@ Conventions the paper leaves open, fixed here:
 * **Speed.** :func:`decode` never runs 2-means over pixels: one ``bincount`` histogram of colours
   quantised to ``bin_size`` grey levels (15-bit key at the default 8; each bin is represented by its
   centre, an error ≤ 4 levels, far below the palette step), splits on the few hundred/thousand occupied
-  bins weighted by their flat-pixel counts, and one lookup back to pixels. Histogram, flat mask, lookup
-  and masks run in torch on the input's device; the splits run on CPU (a small table with data-dependent
-  control flow). :func:`decode_reference` applies the same rules to single pixels (no histogram).
+  bins weighted by their flat-pixel counts, and one lookup back to pixels. Per pixel only integer work
+  is done: a code ``(bin << 1) | flat`` (uint16), one ``bincount`` of it, one ``lut[code]`` and one
+  comparison per mask; the features of every bin centre come from a cached table (no per-pixel float
+  feature, CIELAB for bins only). Numpy input stays in numpy (the flat mask in int16 cell sums, equal
+  to the float torch one); torch input runs the same steps in torch on its device, with the splits on
+  CPU (a small table with data-dependent control flow), and gives the same masks.
+  :func:`decode_reference` applies the same rules to single pixels (no histogram).
 * **Background.** Leaves whose mean colour has every channel < ``background_level`` (32, half a palette
   step) are one background leaf: dropped when ``keep_background=False``, else kept as an entity.
   ``snap_to_palette=True`` merges leaves whose means snap to the same palette colour and reports it.
@@ -44,6 +48,8 @@ Conventions the paper leaves open, fixed here:
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -107,41 +113,48 @@ def _as_colormaps(colormap) -> tuple[torch.Tensor, bool, bool]:
 
 
 # -------------------------------------------------------------------------------------- dichotomy
-def _two_means(x: np.ndarray, w: np.ndarray, mean: np.ndarray, max_iter: int = 4) -> np.ndarray | None:
-    """Weighted 2-means (Eq. 6 𝓑𝓚) on rows of ``x``; returns a bool side per row, None if unsplittable.
+def _group_sums(group: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
+    """(n,) ids in [0, k), (n, D) values → (k, D) per-id sums, in one bincount (row order, as D bincounts)."""
+    d = values.shape[1]
+    idx = (group[:, None] * d + np.arange(d)).reshape(-1)
+    return np.bincount(idx, weights=values.reshape(-1), minlength=k * d).reshape(k, d)
 
-    Deterministic start: the best 2-means cut of the projections on the principal axis (top eigenvector
-    of the weighted covariance by power iteration; exact in 1-D via prefix sums, as Otsu's threshold),
-    then Lloyd steps in the full feature space.
+
+def _two_means(xc: np.ndarray, w: np.ndarray, total: float, max_iter: int = 4) -> np.ndarray | None:
+    """Weighted 2-means (Eq. 6 𝓑𝓚) on centred rows ``xc`` (weights ``w``, Σw = ``total``); returns a bool
+    side per row, None if unsplittable.
+
+    Deterministic start: the best 2-means cut of the projections on the principal axis (12 power
+    iterations from the widest column of the weighted covariance, done as matrix powers; exact in 1-D via
+    prefix sums, as Otsu's threshold), then Lloyd steps in the full feature space.
     """
-    xc = x - mean
-    cov = (xc * w[:, None]).T @ xc
-    axis = cov[:, int(np.argmax(np.diag(cov)))]  # power iteration from the widest column
-    for _ in range(12):
-        axis = cov @ axis
-        axis /= np.linalg.norm(axis) + 1e-300
-    proj = xc @ axis
-    if len(x) < 2:
+    xw = xc * w[:, None]
+    cov = xw.T @ xc
+    trace = cov.trace()
+    if len(xc) < 2 or not trace > 0:
         return None
-    order = np.argsort(proj, kind="stable")
+    c2 = cov / trace  # eigenvalues in [0, 1]: the powers neither overflow nor vanish for the top one
+    c2 = c2 @ c2
+    c4 = c2 @ c2
+    proj = xc @ (c4 @ (c4 @ (c4 @ cov[:, cov.diagonal().argmax()])))  # on cov¹² · (widest column)
+    order = proj.argsort(kind="stable")
     ws, ps = w[order], proj[order]
-    total_w, total_s, total_wx = ws.sum(), ws @ ps, w @ x
-    cw, cs = np.cumsum(ws)[:-1], np.cumsum(ws * ps)[:-1]
-    gain = (cs / cw - (total_s - cs) / (total_w - cw)) ** 2 * cw * (total_w - cw)  # between-class scatter
+    cw = ws.cumsum()[:-1]
+    cs = (ws * ps).cumsum()[:-1]  # Σ w · proj = 0 (centred): the other side's sum is −cs
+    gain = cs * cs / (cw * (total - cw))  # between-class scatter / W² (Otsu)
     gain[ps[1:] <= ps[:-1]] = -1.0  # only cut between distinct values
-    cut = int(np.argmax(gain))
+    cut = gain.argmax()
     if gain[cut] <= 0:
         return None
     side = proj > ps[cut]
-    for _ in range(max_iter):
-        m1 = w @ side
-        if m1 <= 0 or m1 >= total_w:
+    for _ in range(max_iter):  # Lloyd steps; centred, so the other centroid is c0 = −s1 / (W − m1)
+        m1 = float(w @ side)
+        if m1 <= 0 or m1 >= total:
             return None
-        c1 = (w * side) @ x / m1
-        c0 = (total_wx - m1 * c1) / (total_w - m1)
-        # |x - c1|² < |x - c0|²  ⇔  x·(c1 - c0) > (|c1|² - |c0|²) / 2
-        new = x @ (c1 - c0) > 0.5 * (c1 @ c1 - c0 @ c0)
-        if np.array_equal(new, side):
+        s1 = side @ xw  # m1 · c1
+        # |x − c1|² < |x − c0|²  ⇔  x · s1 > |s1|² (W − 2 m1) / (2 m1 (W − m1))
+        new = xc @ s1 > float(s1 @ s1) * (total - 2 * m1) / (2 * m1 * (total - m1))
+        if (new == side).all():
             break
         side = new
     return None if side.all() or not side.any() else side
@@ -155,13 +168,14 @@ def _dichotomy(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_
     while stack:
         idx = stack.pop()
         xi, wi = x[idx], w[idx]
-        mean = wi @ xi / wi.sum()
-        d2 = ((xi - mean) ** 2).sum(1)
-        msd = wi @ d2 / wi.sum()  # Eq. 7 left-hand side
-        far = wi[d2 > FAR_FACTOR * delta].sum()  # small-mode guard (module docstring)
+        total = float(wi.sum())
+        xc = xi - wi @ xi / total
+        d2 = np.einsum("ij,ij->i", xc, xc)
         side = None
-        if (msd >= delta or far >= min_area) and n_leaves + len(stack) + 2 <= max_leaves:
-            side = _two_means(xi, wi, mean)
+        if n_leaves + len(stack) + 2 <= max_leaves and (
+                wi @ d2 >= delta * total  # Eq. 7: mean squared distance ≥ δ
+                or wi @ (d2 > FAR_FACTOR * delta) >= min_area):  # small-mode guard
+            side = _two_means(xc, wi, total)
         if side is None:
             leaf[idx] = n_leaves
             n_leaves += 1
@@ -170,45 +184,67 @@ def _dichotomy(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_
     return leaf
 
 
+def _union_fails(m, s1, s2, mass_a, sx_a, mass_b, sx_b, delta: float, min_area: float):
+    """Stop rule on the union of leaves a, b from their sums, vectorised over pairs (arrays, last axis =
+    features): Eq. 7 on the union, and the small-mode guard on leaf level (neither part may be a mode of
+    ≥ min_area far from the union mean)."""
+    mu = s1 / m[..., None]
+    far_a = (((sx_a / mass_a[..., None] - mu) ** 2).sum(-1) > FAR_FACTOR * delta) & (mass_a >= min_area)
+    far_b = (((sx_b / mass_b[..., None] - mu) ** 2).sum(-1) > FAR_FACTOR * delta) & (mass_b >= min_area)
+    return (s2 / m - (s1**2).sum(-1) / m**2 >= delta) | far_a | far_b
+
+
 def _merge_back(leaf: np.ndarray, x: np.ndarray, w: np.ndarray, delta: float, min_area: float) -> np.ndarray:
     """Merge leaves whose union passes the stop rule, closest pairs first (one pass, union-find); undoes
-    2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut in its middle)."""
-    leaf = np.unique(leaf, return_inverse=True)[1]
+    2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut in its middle).
+    ``leaf`` holds ids 0..k−1, each used; returns compact ids (0.., in order of the smallest member)."""
     k = int(leaf.max()) + 1
     mass = np.bincount(leaf, weights=w, minlength=k)
-    sx = np.stack([np.bincount(leaf, weights=w * f, minlength=k) for f in x.T], 1)  # Σ w x per leaf
-    sxx = np.bincount(leaf, weights=w * (x**2).sum(1), minlength=k)  # Σ w |x|² per leaf
+    sx = _group_sums(leaf, k, x * w[:, None])  # Σ w x per leaf
+    sxx = np.bincount(leaf, weights=np.einsum("ij,ij->i", x, x) * w, minlength=k)  # Σ w |x|² per leaf
     cen = sx / mass[:, None]
     d2 = ((cen[:, None] - cen[None]) ** 2).sum(-1)
     # Only pairs whose between-leaf term alone is below δ can pass Eq. 7 together.
     between = mass[:, None] * mass[None] / (mass[:, None] + mass[None]) ** 2 * d2
     ii, jj = np.nonzero(np.triu(between < delta, 1))
-    root = np.arange(k)
-    for n in np.argsort(d2[ii, jj], kind="stable"):
+    if len(ii) == 0:
+        return leaf
+    # The rule for every candidate pair of unmerged leaves at once; below, a pair is re-checked only when a
+    # merge has changed the sums of one of its leaves (in plain floats: a handful of 6-d sums).
+    fails = _union_fails(mass[ii] + mass[jj], sx[ii] + sx[jj], sxx[ii] + sxx[jj], mass[ii], sx[ii],
+                         mass[jj], sx[jj], delta, min_area)
+    if fails.all():
+        return leaf
+    root, touched = list(range(k)), [False] * k
+    mass_, sx_, sxx_ = mass.tolist(), sx.tolist(), sxx.tolist()
+    far = FAR_FACTOR * delta
+    ii, jj = ii.tolist(), jj.tolist()
+    for n in np.argsort(d2[ii, jj], kind="stable").tolist():
         a, b = root[ii[n]], root[jj[n]]
-        if a == b:
+        if a == b or (fails[n] and not (touched[a] or touched[b])):
             continue
-        m, s1, s2 = mass[a] + mass[b], sx[a] + sx[b], sxx[a] + sxx[b]
-        if s2 / m - (s1 @ s1) / m**2 >= delta:  # Eq. 7 on the union, from the leaf sums
-            continue
-        # Small-mode guard on leaf level: neither part may be a mode of >= min_area far from the union mean.
-        mu = s1 / m
-        far = [((sx[c] / mass[c] - mu) ** 2).sum() > FAR_FACTOR * delta for c in (a, b)]
-        if not any(f and mass[c] >= min_area for f, c in zip(far, (a, b), strict=True)):
-            root[root == b] = a
-            mass[a], sx[a], sxx[a] = m, s1, s2
-    return np.unique(root[leaf], return_inverse=True)[1]
+        ma, mb, sa, sb = mass_[a], mass_[b], sx_[a], sx_[b]
+        m, s1, s2 = ma + mb, [p + q for p, q in zip(sa, sb, strict=True)], sxx_[a] + sxx_[b]
+        if touched[a] or touched[b]:  # _union_fails for one pair
+            mu = [v / m for v in s1]
+            if (s2 / m - sum(v * v for v in s1) / m**2 >= delta
+                    or ma >= min_area and sum((p / ma - u) ** 2 for p, u in zip(sa, mu, strict=True)) > far
+                    or mb >= min_area and sum((q / mb - u) ** 2 for q, u in zip(sb, mu, strict=True)) > far):
+                continue
+        root = [a if r == b else r for r in root]
+        mass_[a], sx_[a], sxx_[a], touched[a] = m, s1, s2, True
+    compact = {r: i for i, r in enumerate(sorted(set(root)))}
+    return np.array([compact[r] for r in root])[leaf]
 
 
 # ------------------------------------------------------------------------------------- boundaries
 def _flat_mask(img: torch.Tensor, edge_threshold: float) -> torch.Tensor:
-    """(H, W, 3) colormap → (H, W) bool, True where the local colour gradient is small (module docstring).
+    """(H, W, 3) colormap → (⌈H/4⌉, ⌈W/4⌉) bool per 4×4 cell, True where the local colour gradient is small.
 
     On the 4×4 cell means s, g = max over channels and axes of |s(+1) − s(−1)|, the colour
     change over 8 px: a linear ramp of k grey levels per pixel gives g = 8k. Every pixel of a cell shares
-    the cell's flag.
+    the cell's flag. Torch (any device); :func:`_flat_mask_numpy` is the same on numpy, bit for bit.
     """
-    h, w = img.shape[:2]
     # Cell means from every other pixel of each 4×4 cell (4× cheaper; noise σ → σ/2).
     s = F.avg_pool2d(img[::2, ::2].permute(2, 0, 1)[None].float(), 2, 2, ceil_mode=True)
     # Pad by linear extrapolation (2·s[0] − s[1]): at the border the central difference becomes twice the
@@ -222,43 +258,138 @@ def _flat_mask(img: torch.Tensor, edge_threshold: float) -> torch.Tensor:
             s = torch.cat((2 * first - second, s, 2 * last - before_last), dim)
     gx = (s[..., 1:-1, 2:] - s[..., 1:-1, :-2]).abs()
     gy = (s[..., 2:, 1:-1] - s[..., :-2, 1:-1]).abs()
-    flat = torch.maximum(gx, gy).amax(1)[0] < edge_threshold
-    h4, w4 = flat.shape
-    return flat[:, None, :, None].expand(h4, 4, w4, 4).reshape(4 * h4, 4 * w4)[:h, :w]
+    return torch.maximum(gx, gy).amax(1)[0] < float(np.float32(edge_threshold))
+
+
+def _flat_mask_numpy(img: np.ndarray, edge_threshold: float) -> np.ndarray:
+    """:func:`_flat_mask` on a ``(H, W, 3) uint8`` array in integers: 4 × the cell means are exact int16
+    sums, compared with 4 × the threshold (the float32 one of the torch path), so both give the same cells."""
+    sub = img[::2, ::2].transpose(2, 0, 1)  # channel planes: contiguous rows for the steps below
+    if sub.shape[1] % 2:  # repeating the last row makes a clipped border cell's mean (ceil_mode)
+        sub = np.concatenate((sub, sub[:, -1:]), 1)
+    if sub.shape[2] % 2:
+        sub = np.concatenate((sub, sub[:, :, -1:]), 2)
+    sub = np.ascontiguousarray(sub)
+    rows = sub[:, 0::2].astype(np.int16)
+    rows += sub[:, 1::2]
+    s = rows[:, :, 0::2] + rows[:, :, 1::2]  # (3, h4, w4)
+    for axis in (1, 2):  # linear extrapolation at the border, as in _flat_mask (|values| ≤ 2040)
+        first, last = s.take([0], axis), s.take([-1], axis)
+        if s.shape[axis] > 1:
+            first, last = 2 * first - s.take([1], axis), 2 * last - s.take([-2], axis)
+        s = np.concatenate((first, s, last), axis)
+    g = np.maximum(np.abs(s[:, 1:-1, 2:] - s[:, 1:-1, :-2]), np.abs(s[:, 2:, 1:-1] - s[:, :-2, 1:-1]))
+    return g.max(0) < 4 * float(np.float32(edge_threshold))
+
+
+# --------------------------------------------------------------------------------------- histogram
+# A pixel's code is (bin << 1) | flat: its colour bin (channels quantised to `bits` bits, r→g→b) and
+# whether its 4×4 cell is flat. One bincount of the codes gives every bin's [not flat, flat] counts, and
+# one lookup `lut[code]` takes the labels back to the pixels.
+def _codes_numpy(img: np.ndarray, bits: int, edge_threshold: float) -> np.ndarray:
+    """(H, W, 3) uint8 → (H, W) uint16 (uint32 past 16 code bits) pixel codes, integer numpy only."""
+    q = img >> (8 - bits)
+    code = q[..., 0].astype(np.uint16 if 3 * bits + 1 <= 16 else np.uint32)
+    for c in (1, 2):
+        code <<= bits
+        code |= q[..., c]
+    code <<= 1
+    flat = _flat_mask_numpy(img, edge_threshold)
+    (h, w), (h4, w4) = code.shape, flat.shape
+    if (h, w) == (4 * h4, 4 * w4):  # every pixel of a cell takes the cell's flag, in place, row by row
+        rows = code.reshape(h4, 4, w)
+        rows |= np.repeat(flat, 4, 1)[:, None, :]
+    else:
+        code |= np.repeat(np.repeat(flat, 4, 0), 4, 1)[:h, :w]
+    return code
+
+
+def _codes_torch(img: torch.Tensor, bits: int, edge_threshold: float) -> torch.Tensor:
+    """(H, W, 3) uint8 tensor → (H, W) int32 pixel codes on its device (same values as numpy)."""
+    q = (img >> (8 - bits)).int()
+    key = (q[..., 0] << (2 * bits)) | (q[..., 1] << bits) | q[..., 2]
+    h, w = key.shape
+    flat = _flat_mask(img, edge_threshold)
+    flat = flat[:, None, :, None].expand(flat.shape[0], 4, flat.shape[1], 4).reshape(4 * flat.shape[0], -1)
+    return (key << 1) | flat[:h, :w]
+
+
+def _painted_colors(img, code, occupied: np.ndarray, n_bins: int) -> np.ndarray | None:
+    """Exact colours (n, 3) int64 of the occupied bins if every bin holds a single exact colour (a painted
+    map), else None. Numpy or torch (img, code); a subsample first, where decoded maps already fail."""
+    is_numpy = isinstance(img, np.ndarray)
+    rep = np.zeros(n_bins, np.int32) if is_numpy else torch.zeros(n_bins, dtype=torch.int32,
+                                                                   device=img.device)
+    for step in (8, 1):
+        c, b = img[::step, ::step], (code[::step, ::step] >> 1).reshape(-1)
+        c = c.astype(np.int32) if is_numpy else c.int()
+        exact = ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).reshape(-1)
+        rep[b] = exact  # some pixel's colour per bin
+        if not bool((rep[b] == exact).all()):
+            return None
+    uniq = (rep if is_numpy else rep.cpu().numpy()).astype(np.int64)[occupied]
+    return np.stack(((uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255), 1)
+
+
+def _bin_rgb(bins: np.ndarray, bits: int) -> np.ndarray:
+    """Centre colours (n, 3) float64 of histogram bins (an error ≤ bin_size / 2 grey levels)."""
+    top, size = (1 << bits) - 1, 1 << (8 - bits)
+    levels = np.stack(((bins >> (2 * bits)) & top, (bins >> bits) & top, bins & top), 1)
+    return levels * size + (size - 1) / 2.0
+
+
+def _bin_colors_and_features(bins: np.ndarray, bits: int, features: str) -> tuple[np.ndarray, np.ndarray]:
+    """Centre colours (n, 3) and features (n, D) of histogram bins, float64; one gather from a cached
+    table for bin sizes ≥ 8 (2^15 rows), else computed for the given bins only."""
+    table = _bin_table(bits, features)[bins] if bits <= 5 else None
+    if table is None:
+        rgb = _bin_rgb(bins, bits)
+        return rgb, pixel_features(rgb, features).astype(np.float64)
+    return table[:, :3], table[:, 3:]
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_table(bits: int, features: str) -> np.ndarray:
+    """[centre colour ‖ feature] of every bin, (2^(3·bits), 3 + D) float64, read-only; once per argument."""
+    rgb = _bin_rgb(np.arange(1 << (3 * bits)), bits)
+    table = np.concatenate((rgb, pixel_features(rgb, features).astype(np.float64)), 1)
+    table.setflags(write=False)
+    return table
 
 
 # ----------------------------------------------------------------------------------------- decode
-def _decode_units(rgb, w_all, w_flat, *, clean, delta, keep_background, features, min_area,
-                  snap_to_palette, max_leaves, background_level):
+def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, keep_background, min_area, snap_to_palette,
+                  max_leaves, background_level):
     """Φ on weighted colour units (histogram bins, or single pixels in the reference).
 
-    rgb (n, 3) float64 colour of each unit, w_all (n,) its pixel count, w_flat (n,) its count of flat
-    pixels. Returns the output mask index of each unit (n,) int64 (−1: dropped background) and the
-    colours (K, 3) uint8 of the K masks, ordered by area descending, ties by colour.
+    rgb (n, 3) float64 colour of each unit, feat (n, D) float64 its feature, w_all (n,) its pixel count,
+    w_flat (n,) its count of flat pixels. Returns the output mask index of each unit (n,) int64 (−1:
+    dropped background) and the colours (K, 3) uint8 of the K masks, by area descending, ties by colour.
     """
-    feat = pixel_features(rgb, features).astype(np.float64)
     area = 1 if clean else min_area
     weight = w_flat if (w_flat > 0).any() else w_all  # no flat pixel at all: use every pixel
-    part = weight > 0
-    leaf = np.full(len(rgb), -1, dtype=np.int64)
-    leaf[part] = _dichotomy(feat[part], weight[part], float(delta), area, max_leaves)  # Eq. 6–7
-    leaf[part] = _merge_back(leaf[part], feat[part], weight[part], float(delta), area)
-    k = int(leaf.max()) + 1
-    mass = np.bincount(leaf[part], weights=weight[part], minlength=k)
+    part = np.flatnonzero(weight > 0)
+    fp, wp = feat[part], weight[part]
+    lp = _dichotomy(fp, wp, float(delta), area, max_leaves)  # Eq. 6–7
+    lp = _merge_back(lp, fp, wp, float(delta), area)
+    k = int(lp.max()) + 1
+    mass = np.bincount(lp, weights=wp, minlength=k)
     kept = np.flatnonzero(mass >= area)  # tiny leaves are dropped, their colours reassigned below
     if len(kept) == 0:
         return np.full(len(rgb), -1, dtype=np.int64), np.zeros((0, 3), np.uint8)
-    fp, wp, lp = feat[part], weight[part], leaf[part]
-    centroid = np.stack([np.bincount(lp, weights=wp * f, minlength=k) for f in fp.T], 1)[kept]
-    centroid /= mass[kept, None]
-    loose = ~np.isin(leaf, kept)
+    centroid = _group_sums(lp, k, fp * wp[:, None])[kept] / mass[kept, None]
+    rank = np.full(k, -1, dtype=np.int64)
+    rank[kept] = np.arange(len(kept))
+    leaf = np.full(len(rgb), -1, dtype=np.int64)
+    leaf[part] = rank[lp]
+    loose = np.flatnonzero(leaf < 0)
     # Boundary blends, gradients and dropped leaves → nearest kept leaf in feature space.
-    d2 = (feat[loose] ** 2).sum(1)[:, None] - 2 * feat[loose] @ centroid.T + (centroid**2).sum(1)[None]
-    leaf[loose] = kept[d2.argmin(1)]
-    _, leaf = np.unique(leaf, return_inverse=True)
-    k = int(leaf.max()) + 1
+    fl = feat[loose]
+    d2 = (fl**2).sum(1)[:, None] - 2 * fl @ centroid.T + (centroid**2).sum(1)[None]
+    leaf[loose] = d2.argmin(1)
+    k = len(kept)
     size = np.bincount(leaf, weights=w_all, minlength=k)
-    color = np.stack([np.bincount(leaf, weights=w_all * c, minlength=k) for c in rgb.T], 1) / size[:, None]
+    color = _group_sums(leaf, k, rgb * w_all[:, None]) / size[:, None]
     key = np.arange(k)
     if snap_to_palette:  # leaves that snap to one palette colour are one entity
         from unigs.codec.palette import PALETTE, nearest_palette_index
@@ -268,11 +399,11 @@ def _decode_units(rgb, w_all, w_flat, *, clean, delta, keep_background, features
         key = idx + 1  # 0 = black
     background = (color < background_level).all(1)
     key = np.where(background, -1, key)  # every near-black leaf → one background leaf
-    _, group = np.unique(key, return_inverse=True)
+    compact = {v: i for i, v in enumerate(sorted(set(key.tolist())))}  # ids by key, background first
+    group = np.array([compact[v] for v in key.tolist()])
     g = int(group.max()) + 1
     g_size = np.bincount(group, weights=size, minlength=g)
-    g_color = np.stack([np.bincount(group, weights=size * c, minlength=g) for c in color.T], 1)
-    g_color /= g_size[:, None]
+    g_color = _group_sums(group, g, color * size[:, None]) / g_size[:, None]
     g_drop = (np.bincount(group, weights=background, minlength=g) > 0) & (not keep_background)
     order = sorted((i for i in range(g) if not g_drop[i]), key=lambda i: (-g_size[i], *g_color[i]))
     rank = np.full(g, -1, dtype=np.int64)
@@ -280,10 +411,12 @@ def _decode_units(rgb, w_all, w_flat, *, clean, delta, keep_background, features
     return rank[group][leaf], np.clip(np.round(g_color[order]), 0, 255).astype(np.uint8).reshape(-1, 3)
 
 
-def _masks(labels: torch.Tensor, k: int) -> torch.Tensor:
-    """(H, W) int labels (−1 = none) → (k, H, W) bool."""
+def _masks(labels, k: int):
+    """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (one comparison per mask on CPU)."""
+    if isinstance(labels, np.ndarray):
+        return labels[None] == np.arange(k, dtype=labels.dtype)[:, None, None]
     if labels.device.type == "cpu":  # numpy's comparison is several times faster than torch's on CPU
-        return torch.from_numpy(labels.numpy()[None] == np.arange(k)[:, None, None])
+        return torch.from_numpy(_masks(labels.numpy(), k))
     flat = labels.reshape(-1)
     keep = torch.nonzero(flat >= 0).squeeze(1)
     masks = torch.zeros((k, flat.numel()), dtype=torch.bool, device=labels.device)
@@ -291,37 +424,47 @@ def _masks(labels: torch.Tensor, k: int) -> torch.Tensor:
     return masks.reshape(k, *labels.shape)
 
 
-def _decode_fast(img: torch.Tensor, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
-    """One (H, W, 3) colormap through the histogram path → (K, H, W) bool on img's device, (K, 3) uint8."""
-    if img.is_floating_point():  # float input is read at integer grey levels
-        img = img.round().clamp(0, 255).to(torch.uint8)
+def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
+    """One (H, W, 3) uint8 colormap (numpy, or torch on any device) through the histogram path →
+    (K, H, W) bool masks in the same container, (K, 3) uint8 numpy colours."""
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
-    q = (img >> (8 - bits)).int()
-    key = ((q[..., 0] << (2 * bits)) | (q[..., 1] << bits) | q[..., 2]).reshape(-1)
-    flat = _flat_mask(img, edge_threshold).reshape(-1)
-    both = torch.bincount(key * 2 + flat, minlength=2 << (3 * bits)).reshape(-1, 2)  # [not flat, flat]
-    counts = both.sum(1)
-    occupied = torch.nonzero(counts).squeeze(1)
-    clean = False
-    if len(occupied) <= max_clean_colors:  # few bins: painted if every bin holds one exact colour
-        c = img.int()
-        exact = ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).reshape(-1)
-        rep = torch.zeros(len(counts), dtype=exact.dtype, device=img.device)
-        rep[key] = exact  # some pixel's colour per bin
-        if bool((rep[key] == exact).all()):
-            uniq = rep[occupied]
-            clean, rgb = True, torch.stack(((uniq >> 16) & 255, (uniq >> 8) & 255, uniq & 255), 1)
-    if not clean:  # a bin's colour is its centre
-        top = (1 << bits) - 1
-        levels = torch.stack(((occupied >> (2 * bits)) & top, (occupied >> bits) & top, occupied & top), 1)
-        rgb = levels * bin_size + (bin_size - 1) / 2.0
-    w = counts[occupied]
-    w_flat = w if clean else both[occupied, 1]
-    unit_label, colors = _decode_units(rgb.cpu().double().numpy(), w.cpu().double().numpy(),
-                                       w_flat.cpu().double().numpy(), clean=clean, **opts)
-    lut = torch.full((len(counts),), -1, dtype=torch.long, device=img.device)
-    lut[occupied] = torch.from_numpy(unit_label).to(img.device)
-    return _masks(torch.take(lut, key.long()).reshape(img.shape[:2]), len(colors)), colors
+    n_bins = 1 << (3 * bits)
+    if isinstance(img, np.ndarray):
+        code = _codes_numpy(img, bits, edge_threshold)
+        both = np.bincount(code.reshape(-1), minlength=2 * n_bins).reshape(-1, 2)  # [not flat, flat]
+    else:
+        code = _codes_torch(img, bits, edge_threshold)
+        both = torch.bincount(code.reshape(-1), minlength=2 * n_bins).reshape(-1, 2).cpu().numpy()
+    counts = both[:, 0] + both[:, 1]
+    occupied = np.flatnonzero(counts)
+    exact = _painted_colors(img, code, occupied, n_bins) if len(occupied) <= max_clean_colors else None
+    clean = exact is not None
+    w = counts[occupied].astype(np.float64)
+    if clean:  # units are the exact colours; every pixel takes part
+        rgb = exact.astype(np.float64)
+        feat = pixel_features(rgb, opts["features"]).astype(np.float64)
+        w_flat = w
+    else:  # a bin's colour is its centre
+        rgb, feat = _bin_colors_and_features(occupied, bits, opts["features"])
+        w_flat = both[occupied, 1].astype(np.float64)
+    args = {k: v for k, v in opts.items() if k != "features"}
+    unit_label, colors = _decode_units(rgb, feat, w, w_flat, clean=clean, **args)
+    dtype = np.int8 if len(colors) < 2**7 else np.int16 if len(colors) < 2**15 else np.int32
+    lut = np.full((n_bins, 2), -1, dtype=dtype)  # code → label: both flags of a bin
+    lut[occupied] = unit_label[:, None]
+    if isinstance(img, np.ndarray):
+        labels = np.take(lut.reshape(-1), code)
+    else:
+        lut = torch.from_numpy(lut.reshape(-1).astype(np.int64)).to(img.device)
+        labels = torch.take(lut, code.long())
+    return _masks(labels, len(colors)), colors
+
+
+def _as_uint8(img):
+    """Float colormaps are read at integer grey levels (round half to even, as torch and numpy both do)."""
+    if isinstance(img, np.ndarray):
+        return img if img.dtype == np.uint8 else np.clip(np.round(img), 0, 255).astype(np.uint8)
+    return img if img.dtype == torch.uint8 else img.round().clamp(0, 255).to(torch.uint8)
 
 
 def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = False, *,
@@ -353,10 +496,12 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
     batch, is_numpy, batched = _as_colormaps(colormap)
     opts = dict(delta=delta, keep_background=keep_background, features=features, min_area=int(min_area),
                 snap_to_palette=snap_to_palette, max_leaves=max_leaves, background_level=background_level)
+    if is_numpy:  # numpy in: the whole path stays in numpy (no tensor round trip)
+        batch = batch.numpy()
     outs = []
     for img in batch:
-        masks, colors = _decode_fast(img, opts, bin_size, edge_threshold, max_clean_colors)
-        outs.append((masks.numpy(), colors) if is_numpy else (masks, torch.from_numpy(colors).to(img.device)))
+        masks, colors = _decode_one(_as_uint8(img), opts, bin_size, edge_threshold, max_clean_colors)
+        outs.append((masks, colors) if is_numpy else (masks, torch.from_numpy(colors).to(img.device)))
     if batched:
         return [m for m, _ in outs], [c for _, c in outs]
     return outs[0]
@@ -373,15 +518,14 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
                      snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
                      background_level: float = 32.0, max_clean_colors: int = 256):
     """Plain, slow Φ: the rules of :func:`decode` with per-pixel 2-means (no histogram: every pixel is its
-    own unit, with its exact colour; ``bin_size`` only enters the painted-map test). One ``(H, W, 3)``
-    colormap → ``(K, H, W) bool``, same container as the input."""
+    own unit, with its exact colour and feature; ``bin_size`` only enters the painted-map test; the flat
+    mask by the torch :func:`_flat_mask`). One ``(H, W, 3)`` colormap → ``(K, H, W) bool``, same container
+    as the input."""
     _check_args(delta, features, min_area, bin_size, edge_threshold)
     batch, is_numpy, batched = _as_colormaps(colormap)
     if batched:
         raise ValueError(f"decode_reference takes one (H, W, 3) colormap, got shape {tuple(batch.shape)}")
-    img = batch[0].cpu()
-    if img.is_floating_point():
-        img = img.round().clamp(0, 255).to(torch.uint8)
+    img = _as_uint8(batch[0].cpu())
     h, w = img.shape[:2]
     rgb = img.reshape(-1, 3).double().numpy()
     v = rgb.astype(np.int64)
@@ -391,9 +535,15 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
                      | ((colours & 255) >> shift))
     clean = len(colours) <= max_clean_colors and len(bins) == len(colours)
     ones = np.ones(h * w)
-    flat = ones if clean else _flat_mask(img, edge_threshold).reshape(-1).double().numpy()
-    labels, colors = _decode_units(rgb, ones, flat, clean=clean, delta=delta, keep_background=keep_background,
-                                   features=features, min_area=int(min_area), snap_to_palette=snap_to_palette,
-                                   max_leaves=max_leaves, background_level=background_level)
-    masks = _masks(torch.from_numpy(labels).reshape(h, w), len(colors))
-    return masks.numpy() if is_numpy else masks.to(batch.device)
+    if clean:
+        flat = ones
+    else:  # every pixel takes its 4×4 cell's flag
+        cells = _flat_mask(img, edge_threshold).numpy()
+        flat = np.repeat(np.repeat(cells, 4, 0), 4, 1)[:h, :w].reshape(-1).astype(np.float64)
+    feat = pixel_features(rgb, features).astype(np.float64)
+    labels, colors = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta,
+                                   keep_background=keep_background, min_area=int(min_area),
+                                   snap_to_palette=snap_to_palette, max_leaves=max_leaves,
+                                   background_level=background_level)
+    masks = labels.reshape(h, w)[None] == np.arange(len(colors))[:, None, None]
+    return masks if is_numpy else torch.from_numpy(masks).to(batch.device)
