@@ -1,6 +1,7 @@
 """Colormap codec benchmark: Ψ (palette.encode) → latent round trip → Φ (dichotomy.decode), Tables 8–9.
 
     .venv/bin/python benchmarks/codec.py [--limit N] [--size 512] [--seed 0] [--vae PATH] [--threads 1]
+                                         [--repeats 3]
 
 For each coco-mini val image: entity masks resized to size×size (nearest), colormap by ``palette.encode``
 (collisions="nearest", so no two entities share a colour), degraded by the latent round-trip model of
@@ -13,10 +14,16 @@ For each coco-mini val image: entity masks resized to size×size (nearest), colo
 
 Ground truth = the *visible* part of each entity in the clean colormap (a smaller entity painted on top
 hides part of a larger one); fully hidden entities are left out. Scores (DESIGN.md "Metrics"): mIoU = mean
-over entities of the best IoU with any predicted mask, recall = share with best IoU >= 0.5. Times are wall
-clock per colormap including feature computation and mask construction, both methods timed on the same
-colormap one after the other; "speed ×" = KMeans(k=GT) time / method time (ratio of the totals).
-Also checked: encode → decode on the clean colormaps gives IoU = 1 for every visible entity.
+over entities of the best IoU with any predicted mask, recall = share with best IoU >= 0.5.
+
+Timing: every decoder runs on the same degraded colormaps, prepared before any clock starts; per colormap
+each decoder runs ``--repeats`` times, the decoders interleaved and their order rotated each repeat (so a
+load burst on a shared machine hits all of them alike), with ``--threads`` threads for PDM (torch) and
+KMeans (OpenMP, via threadpoolctl) alike. A time is wall clock from the uint8 colormap to the (K, H, W)
+masks, features and mask construction included; scoring is outside the clock. "ms/map" = median over
+colormaps of the per-colormap median over repeats; "speed ×" = median over colormaps of the per-colormap
+ratio KMeans(k=GT) time / decoder time (same run, same colormap). Also checked: encode → decode on the
+clean colormaps gives IoU = 1 for every visible entity.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import sklearn  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from unigs.codec import palette  # noqa: E402
 from unigs.codec.degrade import simulate_latent_roundtrip  # noqa: E402
@@ -54,7 +62,7 @@ PDM_ROWS = [  # (label, delta, features)
 ]
 
 
-def machine() -> str:
+def machine(threads: int) -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -64,9 +72,9 @@ def machine() -> str:
     except OSError:
         pass
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (f"machine: {cpu}, {os.cpu_count()} cores, load avg {load}; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), scikit-learn {sklearn.__version__}, python "
-            f"{platform.python_version()}")
+    return (f"machine: {cpu}, {os.cpu_count()} cores, load avg {load} (other processes share the CPU when "
+            f"it is > 0); {threads} thread(s) for PDM and KMeans; torch {torch.__version__}, numpy "
+            f"{np.__version__}, scikit-learn {sklearn.__version__}, python {platform.python_version()}")
 
 
 def load_vae_roundtrip(path: str):
@@ -104,11 +112,33 @@ def visible(masks: np.ndarray, colormap: np.ndarray) -> np.ndarray:
 
 
 def kmeans_masks(colormap: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """KMeans baseline (Table 8): clusters of per-pixel features → masks, near-black clusters dropped."""
     h, w, _ = colormap.shape
     feats = pixel_features(colormap).reshape(-1, 6)
-    labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(feats).labels_.reshape(h, w)
-    masks = [labels == i for i in range(k)]
-    return np.stack([m for m in masks if m.any() and colormap[m].mean(0).max() >= 32] or [labels < 0])
+    labels = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(feats).labels_
+    count = np.bincount(labels, minlength=k)
+    mean = np.stack([np.bincount(labels, weights=colormap[..., c].ravel(), minlength=k) for c in range(3)], 1)
+    mean /= np.maximum(count, 1)[:, None]
+    keep = np.flatnonzero((count > 0) & (mean.max(1) >= 32))  # mean colour not near-black
+    if len(keep) == 0:
+        return np.zeros((1, h, w), bool)
+    return labels.reshape(h, w)[None] == keep[:, None, None]
+
+
+def prepare(data, limit: int, size: int, roundtrip, rng) -> tuple[list, list, list, int]:
+    """Untimed: (degraded colormaps, visible gt masks, clean-round-trip best IoUs, hidden entity count)."""
+    degraded, gts, clean_ious, hidden = [], [], [], 0
+    for sample in list(data)[:limit]:
+        masks = entity_masks(sample, size)
+        if len(masks) == 0:
+            continue
+        colormap = palette.encode(masks)
+        gt = visible(masks, colormap)
+        hidden += len(masks) - len(gt)
+        clean_ious.append(best_match_scores(decode(colormap), gt).best_iou)
+        degraded.append(roundtrip(colormap, rng))
+        gts.append(gt)
+    return degraded, gts, clean_ious, hidden
 
 
 def main() -> int:
@@ -117,54 +147,62 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512, help="colormap side in pixels (default 512)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the degradation and KMeans")
     parser.add_argument("--vae", default=None, help="local diffusers AutoencoderKL folder (real VAE trip)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for PDM (KMeans: its default)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for PDM (torch) and KMeans (OpenMP)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per decoder and colormap")
     parser.add_argument("--coco", default=str(COCO), help="coco-mini folder")
     args = parser.parse_args()
+    if args.threads < 1 or args.repeats < 1:
+        print(f"error: --threads and --repeats must be >= 1, got {args.threads} and {args.repeats}")
+        return 2
     torch.set_num_threads(args.threads)
     try:
         roundtrip = load_vae_roundtrip(args.vae) if args.vae else simulate_latent_roundtrip
     except FileNotFoundError as err:
         print(f"error: {err}")
         return 2
-    print(machine())
+    print(machine(args.threads))
     print(f"degradation: {'SD VAE ' + args.vae if args.vae else 'unigs.codec.degrade (defaults)'}; "
-          f"{args.size}×{args.size}; seed {args.seed}")
+          f"{args.size}×{args.size}; seed {args.seed}; {args.repeats} timed repeats per decoder and map")
 
     data = CocoEntities(Path(args.coco) / "annotations" / "instances_val2017.json")
-    rng = np.random.default_rng(args.seed)
-    rows = [label for label, _, _ in PDM_ROWS] + ["KMeans k=3", "KMeans k=GT"]
+    degraded, gts, clean_ious, hidden = prepare(data, args.limit, args.size, roundtrip,
+                                                np.random.default_rng(args.seed))
+    if not degraded:
+        print("error: no image with entities")
+        return 2
+    pdm = {label: (delta, features) for label, delta, features in PDM_ROWS}
+    rows = list(pdm) + ["KMeans k=3", "KMeans k=GT"]
+
+    def run(label: str, colormap: np.ndarray, n_gt: int) -> np.ndarray:
+        if label in pdm:
+            return decode(colormap, pdm[label][0], features=pdm[label][1])
+        return kmeans_masks(colormap, 3 if label == "KMeans k=3" else n_gt + 1, args.seed)
+
     ious: dict[str, list] = {r: [] for r in rows}
-    times: dict[str, float] = dict.fromkeys(rows, 0.0)
-    clean_ious, hidden, n_img = [], 0, 0
-    decode(np.zeros((8, 8, 3), np.uint8))  # warm-up (first-call overheads)
-    for sample in list(data)[: args.limit]:
-        masks = entity_masks(sample, args.size)
-        if len(masks) == 0:
-            continue
-        colormap = palette.encode(masks)
-        gt = visible(masks, colormap)
-        hidden += len(masks) - len(gt)
-        n_img += 1
-        clean_ious.append(best_match_scores(decode(colormap), gt).best_iou)
-        degraded = roundtrip(colormap, rng)
-        for label, delta, features in PDM_ROWS:
-            t = time.perf_counter()
-            pred = decode(degraded, delta, features=features)
-            times[label] += time.perf_counter() - t
-            ious[label].append(best_match_scores(pred, gt).best_iou)
-        for label, k in (("KMeans k=3", 3), ("KMeans k=GT", len(gt) + 1)):
-            t = time.perf_counter()
-            pred = kmeans_masks(degraded, k, args.seed)
-            times[label] += time.perf_counter() - t
-            ious[label].append(best_match_scores(pred, gt).best_iou)
+    times = {r: np.zeros((len(degraded), args.repeats)) for r in rows}
+    with threadpool_limits(limits=args.threads):
+        for label in rows[:-1]:  # warm-up: first-call overheads (e.g. PDM's cached bin-feature tables)
+            run(label, degraded[0], len(gts[0]))
+        for i, (colormap, gt) in enumerate(zip(degraded, gts, strict=True)):
+            for rep in range(args.repeats):
+                shift = rep % len(rows)
+                for label in rows[shift:] + rows[:shift]:
+                    t = time.perf_counter()
+                    pred = run(label, colormap, len(gt))
+                    times[label][i, rep] = time.perf_counter() - t
+                    if rep == 0:  # deterministic decoders: score the first run, off the clock
+                        ious[label].append(best_match_scores(pred, gt).best_iou)
+                    del pred
 
     n_ent = sum(len(b) for b in clean_ious)
-    print(f"{n_img} images, {n_ent} visible entities ({hidden} fully hidden ones left out)\n")
+    print(f"{len(degraded)} images, {n_ent} visible entities ({hidden} fully hidden ones left out)\n")
+    per_map = {r: np.median(times[r], axis=1) for r in rows}  # (maps,) median over repeats
     print(f"{'decoder':18s} {'mIoU':>6s} {'recall':>7s} {'ms/map':>8s} {'speed ×':>8s}")
     for r in rows:
         best = np.concatenate(ious[r])
-        print(f"{r:18s} {best.mean():6.3f} {(best >= 0.5).mean():7.3f} {times[r] / n_img * 1e3:8.1f} "
-              f"{times['KMeans k=GT'] / times[r]:8.1f}")
+        speed = np.median(per_map["KMeans k=GT"] / per_map[r])
+        print(f"{r:18s} {best.mean():6.3f} {(best >= 0.5).mean():7.3f} {np.median(per_map[r]) * 1e3:8.1f} "
+              f"{speed:8.1f}")
     clean = np.concatenate(clean_ious)
     print(f"\nclean round trip (encode → decode, no degradation): {int((clean == 1).sum())}/{len(clean)} "
           f"entities with IoU = 1, min IoU {clean.min():.4f}")
