@@ -14,15 +14,9 @@ import torch
 import yaml
 
 from unigs import checkpoint as ckpt
-from unigs.train import (
-    TrainConfig,
-    config_from_dict,
-    diffusion_loss,
-    parse_overrides,
-    read_config_file,
-    square_resize,
-    train,
-)
+from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.data.source import square_resize
+from unigs.train import TrainConfig, diffusion_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_UNET = {

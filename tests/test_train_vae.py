@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from unigs.codec.palette import PALETTE
-from unigs.train import EntitySource, config_from_dict
+from unigs.config import config_from_dict
+from unigs.data.source import EntitySource
 from unigs.train_vae import VAELoss, VAETrainConfig, psnr, random_colormap, train_vae, vae_batch
 
 TINY_VAE = {"block_out_channels": [8, 16, 16], "norm_num_groups": 8}

@@ -32,7 +32,7 @@ import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ import torch
 
 from unigs import checkpoint as ckpt
 from unigs.conditions import DEFAULT_TASK_RATIOS, TASK_IDS, TASKS
+from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.data.source import EntitySource
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 METRICS_FIELDS = ["step", "loss", "loss_image", "loss_colormap", "lr", "steps_per_s"]
@@ -114,119 +116,7 @@ class TrainConfig:
         return self.tasks == "multi"
 
 
-def config_from_dict(values: dict[str, Any], cls: type = TrainConfig) -> Any:
-    """A config dataclass from a dict; an unknown key raises ValueError naming it (STYLE.md §6)."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys: {sorted(known)}")
-    return cls(**{key: _coerce(cls, key, value) for key, value in values.items()})
-
-
-def _coerce(cls: type, key: str, value: Any) -> Any:
-    """YAML reads `1e-3` (no dot) as a string and `1` as an int: give float/int/bool fields their type, or
-    raise a ValueError naming the key."""
-    kind = {f.name: f.type for f in fields(cls)}[key]
-    target = {"float": float, "int": int, "bool": bool}.get(kind if isinstance(kind, str) else kind.__name__)
-    if target is None or isinstance(value, target) and not (target is int and isinstance(value, bool)):
-        return value
-    if target is bool or isinstance(value, bool):
-        raise ValueError(f"{cls.__name__}.{key} must be {kind}, is {value!r}")
-    try:
-        converted = target(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{cls.__name__}.{key} must be {kind}, is {value!r}") from None
-    if target is int and converted != float(value):
-        raise ValueError(f"{cls.__name__}.{key} must be an integer, is {value!r}")
-    return converted
-
-
-def read_config_file(path: str | Path | None) -> dict[str, Any]:
-    """The key → value dict of a YAML/JSON config file (None → empty)."""
-    if path is None:
-        return {}
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    values = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"config file {path} must hold a mapping of keys to values")
-    return values
-
-
-def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """`["steps=20", "unet={layers_per_block: 1}"]` → dict; values are parsed as YAML."""
-    import yaml
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 # ------------------------------------------------------------------------------------------------- data
-class EntitySource:
-    """Images with entity masks and names at `image_size` px: procedural scenes or a COCO-format dataset."""
-
-    def __init__(self, config: TrainConfig):
-        self.size = config.image_size
-        if config.data == "scenes":
-            from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
-
-            self.items = SceneDataset(split="train", length=config.num_scenes, size=config.image_size)
-            self.vocabulary = list(CATEGORIES) + list(STUFF)
-        else:
-            from unigs.data.coco import CocoEntities
-
-            self.items = CocoEntities(config.data, config.images_dir)
-            self.vocabulary = sorted(set(self.items.categories.values()))
-        if len(self.items) == 0:
-            raise ValueError(f"the training data {config.data!r} has no images with entities")
-
-        # Rendering a 128 px scene takes ~75 ms (a third of a CPU step at batch 8), so items are kept in
-        # memory once made (masks bit-packed: ~70 kB per 128 px item), up to MAX_CACHED of them.
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray, int, list[str]]] = {}
-
-    MAX_CACHED = 20_000
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def get(self, index: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """`(image (S, S, 3) uint8, masks (N, S, S) bool, names)`, S = image_size."""
-        if index in self._cache:
-            image, packed, n, names = self._cache[index]
-            masks = np.unpackbits(packed, count=n * self.size * self.size).reshape(n, self.size, self.size)
-            return image, masks.astype(bool), list(names)
-        item = self.items[index]
-        image, masks, names = item.image, item.masks, list(item.names)
-        if image.shape[:2] != (self.size, self.size):
-            image, masks, names = square_resize(image, masks, names, self.size)
-        if len(self._cache) < self.MAX_CACHED:
-            self._cache[index] = (image, np.packbits(masks), len(masks), list(names))
-        return image, masks, names
-
-
-def square_resize(image: np.ndarray, masks: np.ndarray, names: list[str], size: int):
-    """Centre-crop to a square and resize to `size` (image bilinear, masks nearest); drop emptied masks."""
-    from PIL import Image
-
-    h, w = image.shape[:2]
-    s = min(h, w)
-    y0, x0 = (h - s) // 2, (w - s) // 2
-    img = Image.fromarray(image[y0:y0 + s, x0:x0 + s]).resize((size, size), Image.BILINEAR)
-    out = [np.asarray(Image.fromarray(m[y0:y0 + s, x0:x0 + s]).resize((size, size), Image.NEAREST))
-           for m in masks.astype(np.uint8) * 255]
-    keep = [i for i, m in enumerate(out) if m.any()]
-    kept = np.stack([out[i] > 127 for i in keep]) if keep else np.zeros((0, size, size), bool)
-    return np.asarray(img), kept, [names[i] for i in keep]
-
-
 def step_rng(config: TrainConfig, step: int, micro: int, process: int) -> np.random.Generator:
     """The RNG of (seed, step, micro-batch, process): the data position is the step (exact resume)."""
     return np.random.default_rng([config.seed, step, micro, process])

@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from unigs import checkpoint as ckpt
-from unigs.train import EntitySource, config_from_dict, parse_overrides, read_config_file
+from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.data.source import EntitySource
 
 
 @dataclass

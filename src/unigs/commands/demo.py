@@ -83,7 +83,7 @@ def codec_demo(out: Path, seed: int, coco: str | None) -> list[str]:
     coco_path = _coco_path(coco)
     if coco_path is not None:
         from unigs.data.coco import CocoEntities
-        from unigs.train import square_resize
+        from unigs.data.source import square_resize
 
         dataset = CocoEntities(coco_path / "annotations" / "instances_val2017.json", coco_path / "val2017")
         images, masks_list = [], []

@@ -93,8 +93,8 @@ def load_items(config: EvalConfig, size: int) -> tuple[list[HeldOutItem], list[s
     """The held-out images at `size` px, the name vocabulary, a split label, and whether it is held out.
 
     Scenes: `SceneDataset(split)` (its seeds are disjoint from the train split). COCO: the JSON as given,
-    centre-cropped and resized like training (`unigs.train.square_resize`); a JSON whose file name contains
-    "train" is treated as training data. Training data is refused unless `allow_train_split`.
+    centre-cropped and resized like training (`unigs.data.source.square_resize`); a JSON whose file name
+    contains "train" is treated as training data. Training data is refused unless `allow_train_split`.
     """
     if config.data == "scenes":
         from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
@@ -108,7 +108,7 @@ def load_items(config: EvalConfig, size: int) -> tuple[list[HeldOutItem], list[s
         return items, list(CATEGORIES) + list(STUFF), label, held_out
 
     from unigs.data.coco import CocoEntities
-    from unigs.train import square_resize
+    from unigs.data.source import square_resize
 
     path = Path(config.data)
     if not path.is_file():
