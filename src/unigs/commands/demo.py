@@ -125,7 +125,7 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
         per_task[task] = per_task.get(task, 0) + 1
         masks = output.masks[0]
         rows.append([
-            (f"{task}: {example.prompt}"[:60], item.image),
+            (example.prompt[:48], item.image),
             ("coarse mask m_c", (example.coarse_mask * 255).astype(np.uint8)),
             ("control", example.control),
             ("image out", output.images[0]),
