@@ -19,31 +19,59 @@ Conventions the paper leaves open, fixed here:
   eigenvector of the weighted covariance; Otsu-style prefix sums), then ≤ 4 weighted Lloyd steps in 6-d.
   A mode with a one-sided tail can be cut in its middle, so afterwards leaves are merged back, closest
   first, whenever their union passes the stop rule (Eq. 7 from the leaf sums, the guard on centroids).
+* **Background first.** Every unit (colour) whose channels are all < ``background_level`` (32, half a
+  palette step) is one background leaf before any split; the dichotomy runs on the other colours only,
+  so no visible colour is ever averaged into the black background.
 * **Boundaries (Fig. 3: blends, gradients, black holes).** A VAE round trip turns every edge into a ramp
-  of interpolated colours ≈ 16 px wide. Only *flat* pixels — where the colour of 4×4-pixel cells changes
-  by < ``edge_threshold`` grey levels between the cells left/right and above/below (a ramp of 3 levels
-  per pixel) — take part in the splits. Afterwards every colour (ramps, dropped leaves) goes to the
-  nearest kept leaf in feature space, which puts a blurred boundary at the colour midpoint of its sides.
-  Leaves with fewer than ``min_area`` flat pixels (default 24, more than one 4×4 cell: bilinear
-  upsampling leaves one-cell blend plateaus at image corners) are dropped that way. Limitation: an entity
-  narrower than ≈ 3 latent cells (24 px at ×8) owns no flat pixel and goes to its neighbours.
+  of interpolated colours (≈ 2 latent cells wide). Only *flat* pixels — where the colour of 4×4-pixel
+  cells changes by < ``edge_threshold`` grey levels between the cells left/right and above/below (a ramp
+  of 3 levels per pixel) — take part in the first dichotomy; leaves with fewer than ``min_area`` flat
+  pixels (default 24) are dropped. **Fallback:** small or textured entities (a real small VAE at 128 px:
+  objects 15–40 px wide, interior colour texture) own few or no flat pixels, so the remaining colours
+  that are neither near a kept leaf nor a blend of two of them (RGB/8 distance² to every segment
+  between two leaf means, background included, > 4δ) get a dichotomy of their own on all their pixels,
+  and all of its leaves are kept. Every other colour (ramps, dropped leaves) goes to the nearest
+  foreground leaf in feature space.
+* **Regions (decoded maps only; ``regions=False`` skips it).** The leaves are colour classes; the
+  clean-up works on *regions*, 4-connected pixels of one leaf (scikit-image ``label``), with their exact
+  mean colours (features of the mean RGB). (A) A group of < ``min_area`` px joins the touching group of
+  the closest colour (longer shared boundary on ties), in rounds until none is that small: slivers,
+  specks, black holes. Groups that are mostly background-leaf pixels are background and take no part
+  below. (B1) Touching groups merge while their colour distance² is < ``MERGE_FACTOR``·δ (= 2δ), in
+  rounds of mutual cheapest pairs (the smaller joins the larger): this undoes Eq. 7 splits of one
+  entity's texture. (B2) A touching group that is a darker version of exactly one other (its RGB/8
+  colour within distance² 2δ of the segment black → other) joins it; one that is a darker version of
+  several (a ramp shared by close entities) is split per pixel, each pixel to the entity whose black
+  ramp explains it best. (B3) Groups of ≥ ``min_area`` px closer than 2δ merge, touching or not (one
+  colour is one entity, possibly disconnected). (C) **Midpoint:** a pixel of entity e whose colour
+  projects below the middle of the segment black → c_e goes to the background, c_e being e's core
+  colour (mean of its pixels above that middle, ``MIDPOINT_STEPS`` fixed-point steps): the blurred
+  edge against black sits at the colour midpoint, as in the painted map. Background specks of
+  < ``min_area`` px this cuts out go back to the entity they share most boundary with.
 * **Painted (clean) colormaps.** A map with ≤ ``max_clean_colors`` distinct colours, no two in one
-  histogram bin, did not go through a VAE: every pixel takes part, units are its exact colours and
-  ``min_area`` is 1 px, so
-  ``decode(palette.encode(masks))`` returns every visible entity exactly (distinct colours assumed).
+  histogram bin, did not go through a VAE: every pixel takes part, units are its exact colours,
+  ``min_area`` is 1 px and there is no fallback and no region clean-up, so ``decode(palette.encode(
+  masks))`` returns every visible entity exactly (distinct colours assumed).
 * **Speed.** :func:`decode` never runs 2-means over pixels: one ``bincount`` histogram of colours
   quantised to ``bin_size`` grey levels (15-bit key at the default 8; each bin is represented by its
   centre, an error ≤ 4 levels, far below the palette step), splits on the few hundred/thousand occupied
-  bins weighted by their flat-pixel counts, and one lookup back to pixels. Per pixel only integer work
-  is done: a code ``(bin << 1) | flat`` (uint16), one ``bincount`` of it, one ``lut[code]`` and one
-  comparison per mask; the features of every bin centre come from a cached table (no per-pixel float
-  feature, CIELAB for bins only). Numpy input stays in numpy (the flat mask in int16 cell sums, equal
-  to the float torch one); torch input runs the same steps in torch on its device, with the splits on
-  CPU (a small table with data-dependent control flow), and gives the same masks.
+  bins weighted by their flat-pixel counts, and one lookup back to pixels. Per pixel the colour path
+  does integer work only: a code ``(bin << 1) | flat`` (uint16), one ``bincount`` of it, one
+  ``lut[code]`` and one comparison per mask; the features of every bin centre come from a cached table
+  (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat mask in int16
+  cell sums, equal to the float torch one); torch input runs the same steps in torch on its device, with
+  the splits on CPU (a small table with data-dependent control flow), and gives the same masks. The
+  region clean-up of decoded maps runs on CPU in numpy (connected components, bincounts over the
+  pixels, merge rounds over the touching regions, float work per foreground pixel for the midpoint): at
+  512² it dominates the time (≈ 80 ms a map on one core vs ≈ 6 ms for the colour path alone).
   :func:`decode_reference` applies the same rules to single pixels (no histogram).
-* **Background.** Leaves whose mean colour has every channel < ``background_level`` (32, half a palette
-  step) are one background leaf: dropped when ``keep_background=False``, else kept as an entity.
-  ``snap_to_palette=True`` merges leaves whose means snap to the same palette colour and reports it.
+* **Background.** The background leaf (or region group), and any entity whose mean colour has every
+  channel < ``background_level``, are one background entity: dropped when ``keep_background=False``,
+  else kept. ``snap_to_palette=True`` merges entities whose means snap to one palette colour and
+  reports that colour.
+* **Limitations.** Two touching entities closer than 2δ in colour after the round trip are one entity;
+  an entity that is a darker version of a touching one (e.g. (0, 0, 128) next to (0, 0, 255)) is merged
+  into it; a dark entity's blurred edge against black is decided by the fixed ``background_level``.
 * **Order.** Masks by area descending, ties by mean colour (r, g, b ascending).
 """
 
@@ -54,6 +82,7 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage.measure import label as _label
 
 from unigs.codec.color import _unit_float, check_rgb, rgb_to_lab
 
@@ -63,6 +92,9 @@ FEATURES = ("rgb+lab", "rgb", "lab")
 RGB_SCALE = 1.0 / 8.0  # one palette step (64 grey levels) = 8 units
 LAB_SCALE = 1.0 / 3.0  # L* in [0, 100] → [0, 33]
 FAR_FACTOR = 4.0  # small-mode guard: squared distance > FAR_FACTOR · δ counts as "far"
+MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
+MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (_midpoint)
+
 
 
 def pixel_features(rgb, features: str = "rgb+lab"):
@@ -357,60 +389,331 @@ def _bin_table(bits: int, features: str) -> np.ndarray:
     return table
 
 
-# ----------------------------------------------------------------------------------------- decode
-def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, keep_background, min_area, snap_to_palette,
-                  max_leaves, background_level):
-    """Φ on weighted colour units (histogram bins, or single pixels in the reference).
+# ----------------------------------------------------------------------------------------- leaves
+def _leaves(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_leaves: int) -> np.ndarray:
+    """Eq. 6–7 dichotomy, then merge-back: compact leaf ids (n,) of the weighted rows."""
+    return _merge_back(_dichotomy(x, w, delta, min_area, max_leaves), x, w, delta, min_area)
+
+
+def _segment_residual(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Squared distance of points ``x`` to the segments [a, b] (arrays (..., D), broadcast): ≈ 0 for a
+    blend t·a + (1 − t)·b, the colour of a blurred boundary between a and b (Fig. 3)."""
+    seg, rel = b - a, x - a
+    t = np.clip((rel * seg).sum(-1) / np.maximum((seg * seg).sum(-1), 1e-12), 0.0, 1.0)
+    return ((rel - t[..., None] * seg) ** 2).sum(-1)
+
+
+def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leaves, background_level):
+    """Φ on weighted colour units (histogram bins, or single pixels in the reference): the leaves.
 
     rgb (n, 3) float64 colour of each unit, feat (n, D) float64 its feature, w_all (n,) its pixel count,
-    w_flat (n,) its count of flat pixels. Returns the output mask index of each unit (n,) int64 (−1:
-    dropped background) and the colours (K, 3) uint8 of the K masks, by area descending, ties by colour.
+    w_flat (n,) its count of flat pixels. Returns the leaf id (n,) int64 in [0, k) of every unit, k ≥ 1,
+    and the id of the background leaf (0, or −1 if no unit is near-black).
     """
-    area = 1 if clean else min_area
-    weight = w_flat if (w_flat > 0).any() else w_all  # no flat pixel at all: use every pixel
-    part = np.flatnonzero(weight > 0)
-    fp, wp = feat[part], weight[part]
-    lp = _dichotomy(fp, wp, float(delta), area, max_leaves)  # Eq. 6–7
-    lp = _merge_back(lp, fp, wp, float(delta), area)
-    k = int(lp.max()) + 1
-    mass = np.bincount(lp, weights=wp, minlength=k)
-    kept = np.flatnonzero(mass >= area)  # tiny leaves are dropped, their colours reassigned below
-    if len(kept) == 0:
-        return np.full(len(rgb), -1, dtype=np.int64), np.zeros((0, 3), np.uint8)
-    centroid = _group_sums(lp, k, fp * wp[:, None])[kept] / mass[kept, None]
-    rank = np.full(k, -1, dtype=np.int64)
-    rank[kept] = np.arange(len(kept))
     leaf = np.full(len(rgb), -1, dtype=np.int64)
+    background = (rgb < background_level).all(1)  # first split: the near-black units, one leaf
+    k, bg_id = (1, 0) if background.any() else (0, -1)
+    leaf[background] = bg_id
+    fg = np.flatnonzero(~background)
+    if len(fg) == 0:
+        return leaf, 1, bg_id
+    area = 1 if clean else min_area
+    weight = w_flat[fg] if (w_flat[fg] > 0).any() else w_all[fg]  # no flat pixel at all: every pixel
+    part, wp = fg[weight > 0], weight[weight > 0]
+    lp = _leaves(feat[part], wp, float(delta), area, max_leaves)  # Eq. 6–7 on the flat pixels
+    n = int(lp.max()) + 1
+    mass = np.bincount(lp, weights=wp, minlength=n)
+    kept = np.flatnonzero(mass >= area)  # tiny leaves are dropped, their colours reassigned below
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[kept] = k + np.arange(len(kept))
     leaf[part] = rank[lp]
+    centroid = _group_sums(lp, n, feat[part] * wp[:, None])[kept] / mass[kept, None]
+    k += len(kept)
     loose = np.flatnonzero(leaf < 0)
-    # Boundary blends, gradients and dropped leaves → nearest kept leaf in feature space.
+    if not clean and len(loose):
+        # Fallback: colours neither in a kept leaf nor a blend of two leaves (background included) belong
+        # to regions with too few flat pixels (small or textured entities): a dichotomy of their own on
+        # all their pixels; every leaf is kept (tiny regions are merged by _regions).
+        have = leaf >= 0
+        size = np.bincount(leaf[have], weights=w_all[have], minlength=k)
+        anchor = _group_sums(leaf[have], k, rgb[have] * w_all[have, None])[size > 0] / size[size > 0, None]
+        a, x = anchor * RGB_SCALE, rgb[loose] * RGB_SCALE
+        near = np.argsort(((x[:, None] - a[None]) ** 2).sum(-1), 1)[:, :4]  # segments among the 4 nearest
+        ii, jj = np.triu_indices(near.shape[1])
+        res = _segment_residual(x[:, None], a[near[:, ii]], a[near[:, jj]]).min(1)
+        if bg_id >= 0:  # and from each of them to black
+            res = np.minimum(res, _segment_residual(x[:, None], a[0], a[near]).min(1))
+        odd = loose[res > FAR_FACTOR * delta]
+        if len(odd):
+            lo = _leaves(feat[odd], w_all[odd], float(delta), min_area, max_leaves)
+            no = int(lo.max()) + 1
+            mo = np.bincount(lo, weights=w_all[odd], minlength=no)
+            leaf[odd] = k + lo
+            new = _group_sums(lo, no, feat[odd] * w_all[odd, None]) / mo[:, None]
+            centroid = np.concatenate((centroid, new))
+            k += no
+            loose = np.flatnonzero(leaf < 0)
+    if len(centroid) == 0:  # no foreground leaf (only possible without fallback): all is background
+        leaf[loose] = 0
+        return leaf, 1, 0
+    # Boundary blends, gradients and dropped leaves → nearest foreground leaf in feature space.
     fl = feat[loose]
     d2 = (fl**2).sum(1)[:, None] - 2 * fl @ centroid.T + (centroid**2).sum(1)[None]
-    leaf[loose] = d2.argmin(1)
-    k = len(kept)
-    size = np.bincount(leaf, weights=w_all, minlength=k)
-    color = _group_sums(leaf, k, rgb * w_all[:, None]) / size[:, None]
-    key = np.arange(k)
-    if snap_to_palette:  # leaves that snap to one palette colour are one entity
+    leaf[loose] = bg_id + 1 + d2.argmin(1)
+    return leaf, k, bg_id
+
+
+# ---------------------------------------------------------------------------------------- regions
+def _components(labels: np.ndarray):
+    """4-connected regions of equal leaf id: (H, W) int64 ids 0..m−1, m, and every pair of touching
+    regions once, (pa, pb) with pa < pb and their shared boundary length ``count`` in pixel edges."""
+    comp = _label(labels, background=-1, connectivity=1) - 1
+    m = int(comp.max()) + 1
+    codes = []
+    for a, b in ((comp[:, 1:], comp[:, :-1]), (comp[1:], comp[:-1])):
+        diff = a != b
+        codes.append(np.minimum(a[diff], b[diff]) * m + np.maximum(a[diff], b[diff]))
+    pairs, count = np.unique(np.concatenate(codes), return_counts=True)
+    return comp, m, pairs // m, pairs % m, count
+
+
+def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, features: str, min_area: int,
+             delta: float) -> np.ndarray:
+    """The region clean-up (module docstring, "Regions", steps A–B3) of a leaf map.
+
+    labels (H, W) leaf ids in [0, k), bg_id the background leaf (−1: none), img (H, W, 3) uint8. Returns
+    (H, W) int64 entity keys: −1 background, else an arbitrary id per entity.
+    """
+    comp, m, pa, pb, cnt = _components(labels)
+    flat = comp.reshape(-1)
+    cleaf = np.zeros(m, np.int64)
+    cleaf[flat] = labels.reshape(-1)
+    csize = np.bincount(flat, minlength=m).astype(np.float64)
+    crgb = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=m) for c in range(3)], 1)
+    crgb /= csize[:, None]  # exact mean colour of each region
+    parent = np.arange(m)
+    ids = np.arange(m)
+    for _ in range(8):  # A: every tiny group points at its best neighbour; again for still-tiny groups
+        size = np.bincount(parent, weights=csize, minlength=m)
+        u, v = parent[pa], parent[pb]
+        src, dst, bnd = np.concatenate((u, v)), np.concatenate((v, u)), np.concatenate((cnt, cnt))
+        sel = (src != dst) & (size[src] < min_area)
+        if not sel.any():
+            break
+        src, dst, bnd = src[sel], dst[sel], bnd[sel]
+        rgb_sum = _group_sums(parent, m, crgb * csize[:, None])
+        nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
+        f = pixel_features(rgb_sum[nodes] / size[nodes, None], features).astype(np.float64)
+        d2 = ((f[inv[: len(src)]] - f[inv[len(src):]]) ** 2).sum(1)
+        order = np.lexsort((-bnd, d2, src))  # per source: closest colour, then longest boundary
+        first = np.ones(len(order), bool)
+        first[1:] = src[order][1:] != src[order][:-1]
+        parent[src[order[first]]] = dst[order[first]]
+        parent = np.where(parent[parent] == ids, np.minimum(parent, ids), parent)  # 2-cycles: one root
+        while not (parent[parent] == parent).all():  # pointer jumping to the roots
+            parent = parent[parent]
+    _, group = np.unique(parent, return_inverse=True)
+    g = int(group.max()) + 1
+    gsize = np.bincount(group, weights=csize, minlength=g)
+    grgb = _group_sums(group, g, crgb * csize[:, None])  # Σ colour · px, per group
+    isbg = np.bincount(group, weights=csize * (cleaf == bg_id), minlength=g) * 2 > gsize
+    eu, ev = group[pa], group[pb]
+    root = np.arange(g)
+    alive = ~isbg
+    tau = MERGE_FACTOR * delta
+    black = grgb[isbg].sum(0) / gsize[isbg].sum() * RGB_SCALE if isbg.any() else None
+
+    def join(src: np.ndarray, dst: np.ndarray) -> None:  # groups src → dst (roots, dst not in src)
+        np.add.at(gsize, dst, gsize[src])
+        np.add.at(grgb, dst, grgb[src])
+        root[src] = dst
+        alive[src] = False
+        root[:] = root[root]
+
+    blends: dict[int, np.ndarray] = {}
+    for dark in (False, True):  # B1: close colours; B2: darker versions (blends with black)
+        if dark and black is None:
+            break
+        while True:  # rounds over the touching pairs of live groups (Borůvka-style, cheapest first)
+            u, v = root[eu], root[ev]
+            sel = (u != v) & alive[u] & alive[v]
+            if not sel.any():
+                break
+            code = np.unique(np.minimum(u[sel], v[sel]) * g + np.maximum(u[sel], v[sel]))
+            u, v = np.concatenate((code // g, code % g)), np.concatenate((code % g, code // g))  # both ways
+            nodes, inv = np.unique(np.concatenate((u, v)), return_inverse=True)
+            col = grgb[nodes] / gsize[nodes, None]
+            iu, iv = inv[: len(u)], inv[len(u):]
+            if dark:  # cost of u joining v: u on the segment black → v
+                c = col * RGB_SCALE
+                cost = _segment_residual(c[iu], black, c[iv])
+            else:
+                f = pixel_features(col, features).astype(np.float64)
+                cost = ((f[iu] - f[iv]) ** 2).sum(1)
+            ok = cost < tau
+            if not ok.any():
+                break
+            u, v, cost = u[ok], v[ok], cost[ok]
+            order = np.lexsort((cost, u))
+            u, v, cost = u[order], v[order], cost[order]
+            first = np.ones(len(u), bool)
+            first[1:] = u[1:] != u[:-1]
+            best = dict(zip(u[first].tolist(), v[first].tolist(), strict=True))
+            if dark:  # sources with one target join it; a ramp of several entities is split per pixel
+                n_targets = np.bincount(u, minlength=g)
+                single = {c: t for c, t in best.items() if n_targets[c] == 1}
+                src = [c for c, t in single.items() if t not in single] or list(single)[:1]
+                if not src:  # only shared ramps are left
+                    for c in best:
+                        blends[c] = v[u == c]
+                    alive[list(best)] = False
+                    continue
+            else:  # mutual best pairs, the smaller group joins the larger
+                src = [c for c, t in best.items() if best.get(t) == c and (gsize[c], -c) < (gsize[t], -t)]
+                src = src or [int(u[np.argmin(cost)])]
+            src = np.array(src)
+            join(src, np.array([best[c] for c in src.tolist()]))
+    # B3: groups of one colour are one entity, touching or not (closest first; few groups by now).
+    idx = np.flatnonzero(alive & (gsize >= min_area))
+    while len(idx) >= 2:
+        f = pixel_features(grgb[idx] / gsize[idx, None], features).astype(np.float64)
+        d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
+        np.fill_diagonal(d2, np.inf)
+        i, j = np.unravel_index(d2.argmin(), d2.shape)
+        if d2[i, j] >= tau:
+            break
+        c, t = (idx[i], idx[j]) if gsize[idx[i]] < gsize[idx[j]] else (idx[j], idx[i])
+        join(np.array([c]), np.array([t]))
+        idx = np.flatnonzero(alive & (gsize >= min_area))
+    final = root[group]  # per region
+    out = np.where(isbg[final], -1, final)[comp]
+
+    memo: dict[int, set[int]] = {}
+
+    def live(c: int) -> set[int]:  # the live entities behind a shared ramp (its targets, recursively)
+        if c not in memo:
+            memo[c] = set()  # a cycle of shared ramps ends here
+            found = set()
+            for t in set(root[blends[c]].tolist()):
+                found |= {t} if alive[t] else live(t) if t in blends else set()
+            memo[c] = found
+        return memo[c]
+
+    if blends:  # each pixel of a shared ramp → the entity whose black ramp explains it best
+        is_blend = np.zeros(g + 1, bool)
+        is_blend[list(blends)] = True
+        flat_out = out.reshape(-1)
+        pix = np.flatnonzero(is_blend[flat_out])  # (−1 indexes the extra False)
+        pix = pix[np.argsort(flat_out[pix], kind="stable")]
+        ids, starts = np.unique(flat_out[pix], return_index=True)
+        for c, part in zip(ids.tolist(), np.split(pix, starts[1:]), strict=True):
+            cand = np.array(sorted(live(c)), dtype=np.int64)
+            if len(cand) == 0:
+                flat_out[part] = -1
+                continue
+            x = img.reshape(-1, 3)[part].astype(np.float64) * RGB_SCALE
+            col = grgb[cand] / gsize[cand, None] * RGB_SCALE
+            flat_out[part] = cand[_segment_residual(x[:, None], black, col[None]).argmin(1)]
+    return out
+
+
+def _midpoint(pix: np.ndarray, img: np.ndarray) -> np.ndarray:
+    """Fig. 3 blends with black: a pixel of entity e (ids ≥ 1; 0 = background) whose colour projects on
+    the segment background → c_e below its middle (t < 1/2) goes to the background. c_e is the mean of
+    e's pixels with t ≥ 1/2 against e's plain mean (its ramp left out)."""
+    flat = pix.reshape(-1)
+    fg = np.flatnonzero(flat > 0)
+    e = flat[fg]
+    x = img.reshape(-1, 3)[fg].astype(np.float64)
+    n = int(pix.max()) + 1
+    black = img.reshape(-1, 3)[flat == 0].astype(np.float64).mean(0)
+    keep = np.ones(len(fg), bool)
+    for _ in range(MIDPOINT_STEPS):  # mean of all pixels, then of the core
+        cnt = np.maximum(np.bincount(e[keep], minlength=n), 1)[:, None]
+        col = np.stack([np.bincount(e[keep], weights=x[keep, c], minlength=n) for c in range(3)], 1) / cnt
+        seg = (col - black)[e]
+        t = ((x - black) * seg).sum(1) / np.maximum((seg * seg).sum(1), 1e-12)
+        keep = t >= 0.5
+    out = flat.copy()
+    out[fg[~keep]] = 0
+    return out.reshape(pix.shape)
+
+
+def _fill_holes(pix: np.ndarray, min_area: int) -> np.ndarray:
+    """Background specks (4-connected, < ``min_area`` px; ids: 0 = background, ≥ 1 entities) that the
+    midpoint rule cut out of an entity go to the entity they share most boundary with (Fig. 3 black
+    holes)."""
+    holes = _label(pix == 0, background=0, connectivity=1)  # 1.. per background component, 0 elsewhere
+    size = np.bincount(holes.reshape(-1))
+    small = np.flatnonzero(size < min_area)
+    small = small[small > 0]
+    if len(small) == 0:
+        return pix
+    is_small = np.zeros(len(size), bool)
+    is_small[small] = True
+    n = int(pix.max()) + 1
+    codes = []
+    for h1, h2, p1, p2 in ((holes[:, 1:], holes[:, :-1], pix[:, 1:], pix[:, :-1]),
+                           (holes[1:], holes[:-1], pix[1:], pix[:-1])):
+        for h, p in ((h1, p2), (h2, p1)):  # a hole pixel and its neighbour's entity
+            sel = is_small[h] & (p > 0)
+            codes.append(h[sel].astype(np.int64) * n + p[sel])
+    code, count = np.unique(np.concatenate(codes), return_counts=True)
+    order = np.lexsort((-count, code // n))
+    first = np.ones(len(order), bool)
+    first[1:] = (code // n)[order][1:] != (code // n)[order][:-1]
+    target = np.zeros(len(size), np.int64)
+    target[(code // n)[order[first]]] = (code % n)[order[first]]
+    return np.where(is_small[holes], target[holes], pix)
+
+
+def _finish(labels, k, bg_id, img, *, clean, regions, features, keep_background, min_area, delta,
+            snap_to_palette, background_level):
+    """Leaves → output ids (H, W) int64 (−1: none) and colours (K, 3) uint8, by area descending.
+
+    ``labels`` (H, W) leaf id per pixel in [0, k), ``bg_id`` the background leaf (−1: none), ``img`` the
+    (H, W, 3) uint8 numpy colormap.
+    """
+    if regions and not clean and k > 1:
+        key = _regions(labels, k, bg_id, img, features=features, min_area=min_area, delta=delta)
+        _, pix = np.unique(key, return_inverse=True)  # the background (−1), if any, is entity 0
+        pix = pix.reshape(key.shape)
+        if (key == -1).any():
+            pix = _fill_holes(_midpoint(pix, img), min_area)
+        bg = np.zeros(int(pix.max()) + 1, bool)
+        bg[0] = (key == -1).any()
+    else:  # painted map (or regions=False): the leaves are the entities
+        pix = labels
+        bg = np.zeros(k, bool)
+        if bg_id >= 0:
+            bg[bg_id] = True
+    n = len(bg)
+    flat = pix.reshape(-1)
+    size = np.bincount(flat, minlength=n).astype(np.float64)
+    color = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=n) for c in range(3)], 1)
+    color /= np.maximum(size, 1)[:, None]
+    key = np.arange(n)
+    if snap_to_palette:  # entities that snap to one palette colour are one entity
         from unigs.codec.palette import PALETTE, nearest_palette_index
 
         idx = nearest_palette_index(color)
         color = np.where(idx[:, None] >= 0, PALETTE[np.maximum(idx, 0)], 0).astype(np.float64)
         key = idx + 1  # 0 = black
-    background = (color < background_level).all(1)
-    key = np.where(background, -1, key)  # every near-black leaf → one background leaf
-    compact = {v: i for i, v in enumerate(sorted(set(key.tolist())))}  # ids by key, background first
-    group = np.array([compact[v] for v in key.tolist()])
+    bg |= (color < background_level).all(1)
+    key = np.where(bg, -1, key)  # every near-black entity → one background entity
+    key = np.where(size > 0, key, -2)  # ids no pixel has
+    _, group = np.unique(key, return_inverse=True)
     g = int(group.max()) + 1
     g_size = np.bincount(group, weights=size, minlength=g)
-    g_color = _group_sums(group, g, color * size[:, None]) / g_size[:, None]
-    g_drop = (np.bincount(group, weights=background, minlength=g) > 0) & (not keep_background)
+    g_color = _group_sums(group, g, color * size[:, None]) / np.maximum(g_size, 1)[:, None]
+    g_drop = ((np.bincount(group, weights=bg, minlength=g) > 0) & (not keep_background)) | (g_size == 0)
     order = sorted((i for i in range(g) if not g_drop[i]), key=lambda i: (-g_size[i], *g_color[i]))
     rank = np.full(g, -1, dtype=np.int64)
     rank[order] = np.arange(len(order))
-    return rank[group][leaf], np.clip(np.round(g_color[order]), 0, 255).astype(np.uint8).reshape(-1, 3)
+    return rank[group][pix], np.clip(np.round(g_color[order]), 0, 255).astype(np.uint8).reshape(-1, 3)
 
 
+# ----------------------------------------------------------------------------------------- decode
 def _masks(labels, k: int):
     """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (one comparison per mask on CPU)."""
     if isinstance(labels, np.ndarray):
@@ -447,17 +750,21 @@ def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
     else:  # a bin's colour is its centre
         rgb, feat = _bin_colors_and_features(occupied, bits, opts["features"])
         w_flat = both[occupied, 1].astype(np.float64)
-    args = {k: v for k, v in opts.items() if k != "features"}
-    unit_label, colors = _decode_units(rgb, feat, w, w_flat, clean=clean, **args)
-    dtype = np.int8 if len(colors) < 2**7 else np.int16 if len(colors) < 2**15 else np.int32
-    lut = np.full((n_bins, 2), -1, dtype=dtype)  # code → label: both flags of a bin
-    lut[occupied] = unit_label[:, None]
+    leaf, k, bg_id = _decode_units(rgb, feat, w, w_flat, clean=clean, delta=opts["delta"],
+                                   min_area=opts["min_area"], max_leaves=opts["max_leaves"],
+                                   background_level=opts["background_level"])
+    lut = np.zeros((n_bins, 2), dtype=np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32)
+    lut[occupied] = leaf[:, None]  # code → leaf: both flags of a bin
     if isinstance(img, np.ndarray):
-        labels = np.take(lut.reshape(-1), code)
-    else:
-        lut = torch.from_numpy(lut.reshape(-1).astype(np.int64)).to(img.device)
-        labels = torch.take(lut, code.long())
-    return _masks(labels, len(colors)), colors
+        labels, img_np = np.take(lut.reshape(-1), code), img
+    else:  # the regions and their merging run on CPU
+        labels, img_np = np.take(lut.reshape(-1), code.cpu().numpy()), img.cpu().numpy()
+    names = ("regions", "features", "keep_background", "min_area", "delta", "snap_to_palette",
+             "background_level")
+    out, colors = _finish(labels, k, bg_id, img_np, clean=clean, **{n: opts[n] for n in names})
+    if not isinstance(img, np.ndarray):
+        out = torch.from_numpy(out).to(img.device)
+    return _masks(out, len(colors)), colors
 
 
 def _as_uint8(img):
@@ -470,7 +777,7 @@ def _as_uint8(img):
 def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = False, *,
                        features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
                        snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
-                       background_level: float = 32.0, max_clean_colors: int = 256):
+                       background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True):
     """Φ (Eq. 5–7) with the mean colour of each mask; see the module docstring for every rule.
 
     Args:
@@ -486,6 +793,8 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
         bin_size: grey levels per histogram bin (power of two ≤ 16); max_leaves: cap on the leaf count.
         background_level: a leaf whose mean has every channel below this is background.
         max_clean_colors: a map with at most this many distinct colours is treated as painted.
+        regions: the region clean-up of decoded maps (module docstring, "Regions"); False leaves the
+            colour leaves as they are (an ablation).
 
     Returns:
         ``(masks (K, H, W) bool, colors (K, 3) uint8)``, numpy for numpy input, torch on the input's
@@ -495,7 +804,8 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
     _check_args(delta, features, min_area, bin_size, edge_threshold)
     batch, is_numpy, batched = _as_colormaps(colormap)
     opts = dict(delta=delta, keep_background=keep_background, features=features, min_area=int(min_area),
-                snap_to_palette=snap_to_palette, max_leaves=max_leaves, background_level=background_level)
+                snap_to_palette=snap_to_palette, max_leaves=max_leaves, background_level=background_level,
+                regions=bool(regions))
     if is_numpy:  # numpy in: the whole path stays in numpy (no tensor round trip)
         batch = batch.numpy()
     outs = []
@@ -516,7 +826,7 @@ def decode(colormap, delta: float = 10.0, keep_background: bool = False, **kwarg
 def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, *,
                      features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
                      snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
-                     background_level: float = 32.0, max_clean_colors: int = 256):
+                     background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True):
     """Plain, slow Φ: the rules of :func:`decode` with per-pixel 2-means (no histogram: every pixel is its
     own unit, with its exact colour and feature; ``bin_size`` only enters the painted-map test; the flat
     mask by the torch :func:`_flat_mask`). One ``(H, W, 3)`` colormap → ``(K, H, W) bool``, same container
@@ -541,9 +851,10 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
         cells = _flat_mask(img, edge_threshold).numpy()
         flat = np.repeat(np.repeat(cells, 4, 0), 4, 1)[:h, :w].reshape(-1).astype(np.float64)
     feat = pixel_features(rgb, features).astype(np.float64)
-    labels, colors = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta,
-                                   keep_background=keep_background, min_area=int(min_area),
-                                   snap_to_palette=snap_to_palette, max_leaves=max_leaves,
-                                   background_level=background_level)
+    leaf, k, bg_id = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta, min_area=int(min_area),
+                                   max_leaves=max_leaves, background_level=background_level)
+    labels, colors = _finish(leaf.reshape(h, w), k, bg_id, img.numpy(), clean=clean, regions=bool(regions),
+                             features=features, keep_background=keep_background, min_area=int(min_area),
+                             delta=delta, snap_to_palette=snap_to_palette, background_level=background_level)
     masks = labels.reshape(h, w)[None] == np.arange(len(colors))[:, None, None]
     return masks if is_numpy else torch.from_numpy(masks).to(batch.device)
