@@ -117,6 +117,16 @@ def test_entities_narrower_than_three_latent_cells_are_found_by_the_fallback():
     assert len(decode(deg, regions=False)) >= 1  # the ablation runs
 
 
+def test_map_without_black_and_with_few_flat_pixels():
+    # No near-black colour and fewer flat pixels than min_area (an untrained VAE's output): no leaf is
+    # kept by the first dichotomy, the fallback takes every colour; the masks cover the whole map.
+    rng = np.random.default_rng(0)
+    cm = rng.integers(64, 256, (64, 64, 3), dtype=np.uint8)
+    cm[8:16, 8:16] = (200, 100, 100)
+    masks = decode(cm)
+    assert len(masks) >= 1 and masks.sum(0).max() == 1 and masks.any(0).all()
+
+
 def test_dark_speck_inside_an_entity_is_filled():
     # Fig. 3 "black holes": a near-black speck inside an entity is a tiny region, it joins its neighbour.
     cm, gt = blocks(128)

@@ -438,9 +438,11 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
         size = np.bincount(leaf[have], weights=w_all[have], minlength=k)
         anchor = _group_sums(leaf[have], k, rgb[have] * w_all[have, None])[size > 0] / size[size > 0, None]
         a, x = anchor * RGB_SCALE, rgb[loose] * RGB_SCALE
-        near = np.argsort(((x[:, None] - a[None]) ** 2).sum(-1), 1)[:, :4]  # segments among the 4 nearest
-        ii, jj = np.triu_indices(near.shape[1])
-        res = _segment_residual(x[:, None], a[near[:, ii]], a[near[:, jj]]).min(1)
+        res = np.full(len(loose), np.inf)
+        if len(a):
+            near = np.argsort(((x[:, None] - a[None]) ** 2).sum(-1), 1)[:, :4]  # among the 4 nearest
+            ii, jj = np.triu_indices(near.shape[1])
+            res = _segment_residual(x[:, None], a[near[:, ii]], a[near[:, jj]]).min(1)
         if bg_id >= 0:  # and from each of them to black
             res = np.minimum(res, _segment_residual(x[:, None], a[0], a[near]).min(1))
         odd = loose[res > FAR_FACTOR * delta]
