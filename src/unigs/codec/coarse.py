@@ -32,6 +32,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from unigs.codec.palette import check_masks
+
 # Algorithm 1: t = i * 0.05 for i = 1..18 (the curves stop short of t = 1).
 CURVE_T: np.ndarray = np.arange(1, 19) * 0.05
 EXTEND_FRACTION: float = 0.4  # Paint-by-Example: up to 40 % of the free space on each side
@@ -44,21 +46,11 @@ def _check_rng(rng) -> np.random.Generator:
 
 
 def _as_mask_stack(masks) -> np.ndarray:
-    """Validate masks (H, W) or (N, H, W), bool or 0/1 integers → (N, H, W) bool."""
-    masks = np.asarray(masks)
-    if masks.ndim == 2:
-        masks = masks[None]
-    if masks.ndim != 3:
-        raise ValueError(f"masks must have shape (H, W) or (N, H, W), got shape {masks.shape}")
-    if masks.shape[0] == 0 or masks.shape[1] == 0 or masks.shape[2] == 0:
+    """Validate masks (H, W) or (N, H, W), bool or 0/1 integers → (N, H, W) bool, N ≥ 1."""
+    masks = check_masks(masks)
+    if masks.shape[0] == 0:
         raise ValueError(f"masks must hold at least one non-empty image, got shape {masks.shape}")
-    if masks.dtype == bool:
-        return masks
-    if not np.issubdtype(masks.dtype, np.integer):
-        raise ValueError(f"masks must be bool or 0/1 integers, got dtype {masks.dtype}")
-    if masks.min() < 0 or masks.max() > 1:
-        raise ValueError(f"masks must be binary (0/1), got values in [{masks.min()}, {masks.max()}]")
-    return masks.astype(bool)
+    return masks
 
 
 def mask_bbox(mask) -> tuple[int, int, int, int]:

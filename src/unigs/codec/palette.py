@@ -83,8 +83,9 @@ def _check_collisions(collisions: str) -> str:
     return collisions
 
 
-def _check_masks(masks) -> np.ndarray:
-    """Validate and return masks as a (N, H, W) bool array (a (H, W) mask becomes N = 1)."""
+def check_masks(masks) -> np.ndarray:
+    """Validate and return masks as a (N, H, W) bool array (a (H, W) mask becomes N = 1); bool or 0/1
+    integers accepted, anything else is a ValueError naming it. Shared by the codec modules."""
     masks = np.asarray(masks)
     if masks.ndim == 2:
         masks = masks[None]
@@ -168,7 +169,7 @@ def _areas_and_cells(masks: np.ndarray, grid: int) -> tuple[np.ndarray, np.ndarr
 def centre_cells(masks, grid: int = 11) -> np.ndarray:
     """Grid cell of every mask's centre of mass, (N, H, W) → (N,) int64, −1 for empty masks."""
     grid = _check_grid(grid)
-    return _areas_and_cells(_check_masks(masks), grid)[1]
+    return _areas_and_cells(check_masks(masks), grid)[1]
 
 
 def cell_of(mask, grid: int = 11) -> int:
@@ -213,7 +214,7 @@ def assign(masks, grid: int = 11, collisions: str = "nearest") -> PaletteAssignm
     """
     grid = _check_grid(grid)
     collisions = _check_collisions(collisions)
-    masks = _check_masks(masks)
+    masks = check_masks(masks)
     area, home = _areas_and_cells(masks, grid)
     empty = np.flatnonzero(area == 0)
     if len(empty):
@@ -239,7 +240,7 @@ def paint(masks, colors, paint_order) -> np.ndarray:
 
     Builds a label map (later entities overwrite earlier ones) and looks colours up once.
     """
-    masks = _check_masks(masks)
+    masks = check_masks(masks)
     n, h, w = masks.shape
     label = np.zeros((h, w), dtype=np.int16 if n < 32767 else np.int32)
     for i in paint_order:
@@ -253,7 +254,7 @@ def encode(masks, grid: int = 11, collisions: str = "nearest") -> np.ndarray:
 
     Larger entities are painted first, smaller ones on top. See :func:`assign` for the arguments.
     """
-    masks = _check_masks(masks)
+    masks = check_masks(masks)
     assignment = assign(masks, grid, collisions)
     return paint(masks, assignment.colors, assignment.paint_order)
 
@@ -295,7 +296,7 @@ def coverage_stats(mask_stacks: Iterable, grid: int = 11) -> CoverageStats:
     grid = _check_grid(grid)
     images = entities = unique = kept = 0
     for stack in mask_stacks:
-        area, home = _areas_and_cells(_check_masks(stack), grid)
+        area, home = _areas_and_cells(check_masks(stack), grid)
         area, home = area[area > 0], home[area > 0]
         images += 1
         entities += len(home)
