@@ -37,7 +37,7 @@ Conventions the paper leaves open, fixed here:
   mean colours (features of the mean RGB). (A) A group of < ``min_area`` px joins the touching group of
   the closest colour (longer shared boundary on ties), in rounds until none is that small: slivers,
   specks, black holes. Groups that are mostly background-leaf pixels are background and take no part
-  below. (B1) Touching groups merge while their colour distance² is < ``MERGE_FACTOR``·δ (= 2δ), in
+  below. (B1) Touching groups merge while their colour distance² is < ``regions.MERGE_FACTOR``·δ (= 2δ), in
   rounds of mutual cheapest pairs (the smaller joins the larger): this undoes Eq. 7 splits of one
   entity's texture. (B2) A touching group that is a darker version of exactly one other (its RGB/8
   colour within distance² 2δ of the segment black → other) joins it; one that is a darker version of
@@ -45,7 +45,7 @@ Conventions the paper leaves open, fixed here:
   ramp explains it best. (B3) Groups of ≥ ``min_area`` px closer than 2δ merge, touching or not (one
   colour is one entity, possibly disconnected). (C) **Midpoint:** a pixel of entity e whose colour
   projects below the middle of the segment black → c_e goes to the background, c_e being e's core
-  colour (mean of its pixels above that middle, ``MIDPOINT_STEPS`` fixed-point steps): the blurred
+  colour (mean of its pixels above that middle, ``regions.MIDPOINT_STEPS`` fixed-point steps): the blurred
   edge against black sits at the colour midpoint, as in the painted map. Background specks of
   < ``min_area`` px this cuts out go back to the entity they share most boundary with.
 * **Painted (clean) colormaps.** A map with ≤ ``max_clean_colors`` distinct colours, no two in one
@@ -82,7 +82,6 @@ import functools
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.measure import label as _label
 
 from unigs.codec.color import _unit_float, check_rgb, rgb_to_lab
 
@@ -92,8 +91,6 @@ FEATURES = ("rgb+lab", "rgb", "lab")
 RGB_SCALE = 1.0 / 8.0  # one palette step (64 grey levels) = 8 units
 LAB_SCALE = 1.0 / 3.0  # L* in [0, 100] → [0, 33]
 FAR_FACTOR = 4.0  # small-mode guard: squared distance > FAR_FACTOR · δ counts as "far"
-MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
-MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (_midpoint)
 
 
 
@@ -465,256 +462,6 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
     return leaf, k, bg_id
 
 
-# ---------------------------------------------------------------------------------------- regions
-def _components(labels: np.ndarray):
-    """4-connected regions of equal leaf id: (H, W) int64 ids 0..m−1, m, and every pair of touching
-    regions once, (pa, pb) with pa < pb and their shared boundary length ``count`` in pixel edges."""
-    comp = _label(labels, background=-1, connectivity=1) - 1
-    m = int(comp.max()) + 1
-    codes = []
-    for a, b in ((comp[:, 1:], comp[:, :-1]), (comp[1:], comp[:-1])):
-        diff = a != b
-        codes.append(np.minimum(a[diff], b[diff]) * m + np.maximum(a[diff], b[diff]))
-    pairs, count = np.unique(np.concatenate(codes), return_counts=True)
-    return comp, m, pairs // m, pairs % m, count
-
-
-def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, features: str, min_area: int,
-             delta: float) -> np.ndarray:
-    """The region clean-up (module docstring, "Regions", steps A–B3) of a leaf map.
-
-    labels (H, W) leaf ids in [0, k), bg_id the background leaf (−1: none), img (H, W, 3) uint8. Returns
-    (H, W) int64 entity keys: −1 background, else an arbitrary id per entity.
-    """
-    comp, m, pa, pb, cnt = _components(labels)
-    flat = comp.reshape(-1)
-    cleaf = np.zeros(m, np.int64)
-    cleaf[flat] = labels.reshape(-1)
-    csize = np.bincount(flat, minlength=m).astype(np.float64)
-    crgb = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=m) for c in range(3)], 1)
-    crgb /= csize[:, None]  # exact mean colour of each region
-    parent = np.arange(m)
-    ids = np.arange(m)
-    for _ in range(8):  # A: every tiny group points at its best neighbour; again for still-tiny groups
-        size = np.bincount(parent, weights=csize, minlength=m)
-        u, v = parent[pa], parent[pb]
-        src, dst, bnd = np.concatenate((u, v)), np.concatenate((v, u)), np.concatenate((cnt, cnt))
-        sel = (src != dst) & (size[src] < min_area)
-        if not sel.any():
-            break
-        src, dst, bnd = src[sel], dst[sel], bnd[sel]
-        rgb_sum = _group_sums(parent, m, crgb * csize[:, None])
-        nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
-        f = pixel_features(rgb_sum[nodes] / size[nodes, None], features).astype(np.float64)
-        d2 = ((f[inv[: len(src)]] - f[inv[len(src):]]) ** 2).sum(1)
-        order = np.lexsort((-bnd, d2, src))  # per source: closest colour, then longest boundary
-        first = np.ones(len(order), bool)
-        first[1:] = src[order][1:] != src[order][:-1]
-        parent[src[order[first]]] = dst[order[first]]
-        parent = np.where(parent[parent] == ids, np.minimum(parent, ids), parent)  # 2-cycles: one root
-        while not (parent[parent] == parent).all():  # pointer jumping to the roots
-            parent = parent[parent]
-    _, group = np.unique(parent, return_inverse=True)
-    g = int(group.max()) + 1
-    gsize = np.bincount(group, weights=csize, minlength=g)
-    grgb = _group_sums(group, g, crgb * csize[:, None])  # Σ colour · px, per group
-    isbg = np.bincount(group, weights=csize * (cleaf == bg_id), minlength=g) * 2 > gsize
-    eu, ev = group[pa], group[pb]
-    root = np.arange(g)
-    alive = ~isbg
-    tau = MERGE_FACTOR * delta
-    black = grgb[isbg].sum(0) / gsize[isbg].sum() * RGB_SCALE if isbg.any() else None
-
-    def join(src: np.ndarray, dst: np.ndarray) -> None:  # groups src → dst (roots, dst not in src)
-        np.add.at(gsize, dst, gsize[src])
-        np.add.at(grgb, dst, grgb[src])
-        root[src] = dst
-        alive[src] = False
-        root[:] = root[root]
-
-    blends: dict[int, np.ndarray] = {}
-    for dark in (False, True):  # B1: close colours; B2: darker versions (blends with black)
-        if dark and black is None:
-            break
-        while True:  # rounds over the touching pairs of live groups (Borůvka-style, cheapest first)
-            u, v = root[eu], root[ev]
-            sel = (u != v) & alive[u] & alive[v]
-            if not sel.any():
-                break
-            code = np.unique(np.minimum(u[sel], v[sel]) * g + np.maximum(u[sel], v[sel]))
-            u, v = np.concatenate((code // g, code % g)), np.concatenate((code % g, code // g))  # both ways
-            nodes, inv = np.unique(np.concatenate((u, v)), return_inverse=True)
-            col = grgb[nodes] / gsize[nodes, None]
-            iu, iv = inv[: len(u)], inv[len(u):]
-            if dark:  # cost of u joining v: u on the segment black → v
-                c = col * RGB_SCALE
-                cost = _segment_residual(c[iu], black, c[iv])
-            else:
-                f = pixel_features(col, features).astype(np.float64)
-                cost = ((f[iu] - f[iv]) ** 2).sum(1)
-            ok = cost < tau
-            if not ok.any():
-                break
-            u, v, cost = u[ok], v[ok], cost[ok]
-            order = np.lexsort((cost, u))
-            u, v, cost = u[order], v[order], cost[order]
-            first = np.ones(len(u), bool)
-            first[1:] = u[1:] != u[:-1]
-            best = dict(zip(u[first].tolist(), v[first].tolist(), strict=True))
-            if dark:  # sources with one target join it; a ramp of several entities is split per pixel
-                n_targets = np.bincount(u, minlength=g)
-                single = {c: t for c, t in best.items() if n_targets[c] == 1}
-                src = [c for c, t in single.items() if t not in single] or list(single)[:1]
-                if not src:  # only shared ramps are left
-                    for c in best:
-                        blends[c] = v[u == c]
-                    alive[list(best)] = False
-                    continue
-            else:  # mutual best pairs, the smaller group joins the larger
-                src = [c for c, t in best.items() if best.get(t) == c and (gsize[c], -c) < (gsize[t], -t)]
-                src = src or [int(u[np.argmin(cost)])]
-            src = np.array(src)
-            join(src, np.array([best[c] for c in src.tolist()]))
-    # B3: groups of one colour are one entity, touching or not (closest first; few groups by now).
-    idx = np.flatnonzero(alive & (gsize >= min_area))
-    while len(idx) >= 2:
-        f = pixel_features(grgb[idx] / gsize[idx, None], features).astype(np.float64)
-        d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
-        np.fill_diagonal(d2, np.inf)
-        i, j = np.unravel_index(d2.argmin(), d2.shape)
-        if d2[i, j] >= tau:
-            break
-        c, t = (idx[i], idx[j]) if gsize[idx[i]] < gsize[idx[j]] else (idx[j], idx[i])
-        join(np.array([c]), np.array([t]))
-        idx = np.flatnonzero(alive & (gsize >= min_area))
-    final = root[group]  # per region
-    out = np.where(isbg[final], -1, final)[comp]
-
-    memo: dict[int, set[int]] = {}
-
-    def live(c: int) -> set[int]:  # the live entities behind a shared ramp (its targets, recursively)
-        if c not in memo:
-            memo[c] = set()  # a cycle of shared ramps ends here
-            found = set()
-            for t in set(root[blends[c]].tolist()):
-                found |= {t} if alive[t] else live(t) if t in blends else set()
-            memo[c] = found
-        return memo[c]
-
-    if blends:  # each pixel of a shared ramp → the entity whose black ramp explains it best
-        is_blend = np.zeros(g + 1, bool)
-        is_blend[list(blends)] = True
-        flat_out = out.reshape(-1)
-        pix = np.flatnonzero(is_blend[flat_out])  # (−1 indexes the extra False)
-        pix = pix[np.argsort(flat_out[pix], kind="stable")]
-        ids, starts = np.unique(flat_out[pix], return_index=True)
-        for c, part in zip(ids.tolist(), np.split(pix, starts[1:]), strict=True):
-            cand = np.array(sorted(live(c)), dtype=np.int64)
-            if len(cand) == 0:
-                flat_out[part] = -1
-                continue
-            x = img.reshape(-1, 3)[part].astype(np.float64) * RGB_SCALE
-            col = grgb[cand] / gsize[cand, None] * RGB_SCALE
-            flat_out[part] = cand[_segment_residual(x[:, None], black, col[None]).argmin(1)]
-    return out
-
-
-def _midpoint(pix: np.ndarray, img: np.ndarray) -> np.ndarray:
-    """Fig. 3 blends with black: a pixel of entity e (ids ≥ 1; 0 = background) whose colour projects on
-    the segment background → c_e below its middle (t < 1/2) goes to the background. c_e is the mean of
-    e's pixels with t ≥ 1/2 against e's plain mean (its ramp left out)."""
-    flat = pix.reshape(-1)
-    fg = np.flatnonzero(flat > 0)
-    e = flat[fg]
-    x = img.reshape(-1, 3)[fg].astype(np.float64)
-    n = int(pix.max()) + 1
-    black = img.reshape(-1, 3)[flat == 0].astype(np.float64).mean(0)
-    keep = np.ones(len(fg), bool)
-    for _ in range(MIDPOINT_STEPS):  # mean of all pixels, then of the core
-        cnt = np.maximum(np.bincount(e[keep], minlength=n), 1)[:, None]
-        col = np.stack([np.bincount(e[keep], weights=x[keep, c], minlength=n) for c in range(3)], 1) / cnt
-        seg = (col - black)[e]
-        t = ((x - black) * seg).sum(1) / np.maximum((seg * seg).sum(1), 1e-12)
-        keep = t >= 0.5
-    out = flat.copy()
-    out[fg[~keep]] = 0
-    return out.reshape(pix.shape)
-
-
-def _fill_holes(pix: np.ndarray, min_area: int) -> np.ndarray:
-    """Background specks (4-connected, < ``min_area`` px; ids: 0 = background, ≥ 1 entities) that the
-    midpoint rule cut out of an entity go to the entity they share most boundary with (Fig. 3 black
-    holes)."""
-    holes = _label(pix == 0, background=0, connectivity=1)  # 1.. per background component, 0 elsewhere
-    size = np.bincount(holes.reshape(-1))
-    small = np.flatnonzero(size < min_area)
-    small = small[small > 0]
-    if len(small) == 0:
-        return pix
-    is_small = np.zeros(len(size), bool)
-    is_small[small] = True
-    n = int(pix.max()) + 1
-    codes = []
-    for h1, h2, p1, p2 in ((holes[:, 1:], holes[:, :-1], pix[:, 1:], pix[:, :-1]),
-                           (holes[1:], holes[:-1], pix[1:], pix[:-1])):
-        for h, p in ((h1, p2), (h2, p1)):  # a hole pixel and its neighbour's entity
-            sel = is_small[h] & (p > 0)
-            codes.append(h[sel].astype(np.int64) * n + p[sel])
-    code, count = np.unique(np.concatenate(codes), return_counts=True)
-    order = np.lexsort((-count, code // n))
-    first = np.ones(len(order), bool)
-    first[1:] = (code // n)[order][1:] != (code // n)[order][:-1]
-    target = np.zeros(len(size), np.int64)
-    target[(code // n)[order[first]]] = (code % n)[order[first]]
-    return np.where(is_small[holes], target[holes], pix)
-
-
-def _finish(labels, k, bg_id, img, *, clean, regions, features, keep_background, min_area, delta,
-            snap_to_palette, background_level):
-    """Leaves → output ids (H, W) int64 (−1: none) and colours (K, 3) uint8, by area descending.
-
-    ``labels`` (H, W) leaf id per pixel in [0, k), ``bg_id`` the background leaf (−1: none), ``img`` the
-    (H, W, 3) uint8 numpy colormap.
-    """
-    if regions and not clean and k > 1:
-        key = _regions(labels, k, bg_id, img, features=features, min_area=min_area, delta=delta)
-        _, pix = np.unique(key, return_inverse=True)  # the background (−1), if any, is entity 0
-        pix = pix.reshape(key.shape)
-        if (key == -1).any():
-            pix = _fill_holes(_midpoint(pix, img), min_area)
-        bg = np.zeros(int(pix.max()) + 1, bool)
-        bg[0] = (key == -1).any()
-    else:  # painted map (or regions=False): the leaves are the entities
-        pix = labels
-        bg = np.zeros(k, bool)
-        if bg_id >= 0:
-            bg[bg_id] = True
-    n = len(bg)
-    flat = pix.reshape(-1)
-    size = np.bincount(flat, minlength=n).astype(np.float64)
-    color = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=n) for c in range(3)], 1)
-    color /= np.maximum(size, 1)[:, None]
-    key = np.arange(n)
-    if snap_to_palette:  # entities that snap to one palette colour are one entity
-        from unigs.codec.palette import PALETTE, nearest_palette_index
-
-        idx = nearest_palette_index(color)
-        color = np.where(idx[:, None] >= 0, PALETTE[np.maximum(idx, 0)], 0).astype(np.float64)
-        key = idx + 1  # 0 = black
-    bg |= (color < background_level).all(1)
-    key = np.where(bg, -1, key)  # every near-black entity → one background entity
-    key = np.where(size > 0, key, -2)  # ids no pixel has
-    _, group = np.unique(key, return_inverse=True)
-    g = int(group.max()) + 1
-    g_size = np.bincount(group, weights=size, minlength=g)
-    g_color = _group_sums(group, g, color * size[:, None]) / np.maximum(g_size, 1)[:, None]
-    g_drop = ((np.bincount(group, weights=bg, minlength=g) > 0) & (not keep_background)) | (g_size == 0)
-    order = sorted((i for i in range(g) if not g_drop[i]), key=lambda i: (-g_size[i], *g_color[i]))
-    rank = np.full(g, -1, dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[group][pix], np.clip(np.round(g_color[order]), 0, 255).astype(np.uint8).reshape(-1, 3)
-
-
 # ----------------------------------------------------------------------------------------- decode
 def _masks(labels, k: int):
     """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (one comparison per mask on CPU)."""
@@ -763,6 +510,8 @@ def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
         labels, img_np = np.take(lut.reshape(-1), code.cpu().numpy()), img.cpu().numpy()
     names = ("regions", "features", "keep_background", "min_area", "delta", "snap_to_palette",
              "background_level")
+    from unigs.codec.regions import _finish  # regions builds on this module's primitives
+
     out, colors = _finish(labels, k, bg_id, img_np, clean=clean, **{n: opts[n] for n in names})
     if not isinstance(img, np.ndarray):
         out = torch.from_numpy(out).to(img.device)
@@ -855,6 +604,8 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
     feat = pixel_features(rgb, features).astype(np.float64)
     leaf, k, bg_id = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta, min_area=int(min_area),
                                    max_leaves=max_leaves, background_level=background_level)
+    from unigs.codec.regions import _finish
+
     labels, colors = _finish(leaf.reshape(h, w), k, bg_id, img.numpy(), clean=clean, regions=bool(regions),
                              features=features, keep_background=keep_background, min_area=int(min_area),
                              delta=delta, snap_to_palette=snap_to_palette, background_level=background_level)
