@@ -94,3 +94,27 @@ def test_tiny_end_to_end_sets_scaling_factor_and_saves(tmp_path):
     assert report["scaling_factor"] == result["scaling_factor"]
     saved = [p.name for p in sorted((tmp_path / "checkpoints").iterdir())]
     assert saved == ["step-00000001", "step-00000002"]
+
+
+def test_decoder_only_keeps_the_encoder_and_the_scale(tmp_path):
+    from diffusers import AutoencoderKL
+
+    base = VAETrainConfig(image_size=32, num_scenes=8, batch_size=2, steps=1, eval_scenes=2, vae=TINY_VAE)
+    train_vae(base, tmp_path / "a")
+    first = AutoencoderKL.from_pretrained(tmp_path / "a" / "vae")
+    tuned = VAETrainConfig(**{**base.__dict__, "init": str(tmp_path / "a" / "vae"), "decoder_only": True,
+                              "steps": 2, "lr": 1e-2})
+    train_vae(tuned, tmp_path / "b")
+    second = AutoencoderKL.from_pretrained(tmp_path / "b" / "vae")
+    assert second.config.scaling_factor == first.config.scaling_factor
+    for name in ("encoder", "quant_conv"):
+        for p, q in zip(getattr(first, name).parameters(), getattr(second, name).parameters(), strict=True):
+            assert torch.equal(p, q)
+    assert not torch.equal(first.decoder.conv_out.weight, second.decoder.conv_out.weight)
+
+
+def test_decoder_only_needs_an_init(tmp_path):
+    with pytest.raises(ValueError, match="decoder_only needs init"):
+        VAETrainConfig(decoder_only=True)
+    with pytest.raises(FileNotFoundError, match="VAE folder"):
+        VAETrainConfig(init=str(tmp_path))

@@ -46,6 +46,10 @@ class VAETrainConfig:
     grid: int = 11
     max_entities: int = 4
     vae: dict[str, Any] = field(default_factory=dict)  # small_vae_config overrides
+    init: str | None = None  # start from this trained VAE folder (its config wins over `vae`)
+    # Train the decoder only (encoder and quant_conv frozen): the latents, and so the scaling factor and any
+    # UNet trained on them, stay valid while the reconstruction gets better. Needs `init`.
+    decoder_only: bool = False
     batch_size: int = 16  # per process; half images, half colormaps
     lr: float = 2e-4
     kl_weight: float = 1e-6
@@ -66,6 +70,10 @@ class VAETrainConfig:
             raise ValueError(f"crop_size must be in [1, image_size={self.image_size}], is {self.crop_size}")
         if self.batch_size % 2:
             raise ValueError(f"batch_size must be even (half images, half colormaps), is {self.batch_size}")
+        if self.decoder_only and self.init is None:
+            raise ValueError("decoder_only needs init (a trained VAE folder whose encoder stays fixed)")
+        if self.init is not None and not (Path(self.init) / "config.json").is_file():
+            raise FileNotFoundError(f"init must be a VAE folder with config.json; {self.init!r} is not")
         if self.data != "scenes" and not Path(self.data).is_file():
             raise FileNotFoundError(f"data must be 'scenes' or a COCO annotations JSON; "
                                     f"{self.data!r} is neither")
@@ -177,8 +185,14 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path) -> dict[str, Any]:
     main = accelerator.is_main_process
     source = EntitySource(config)  # type: ignore[arg-type] — same data keys as TrainConfig
     torch.manual_seed(config.seed)
-    vae = AutoencoderKL(**small_vae_config(**{"sample_size": config.image_size, **config.vae}))
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=config.lr)
+    if config.init is not None:
+        vae = AutoencoderKL.from_pretrained(config.init)
+    else:
+        vae = AutoencoderKL(**small_vae_config(**{"sample_size": config.image_size, **config.vae}))
+    if config.decoder_only:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=config.lr)
     model, optimizer = accelerator.prepare(VAELoss(vae), optimizer)
     bar = tqdm(total=config.steps, disable=not main, desc="unigs train-vae", dynamic_ncols=True)
     t0, l1_sum = time.perf_counter(), 0.0
@@ -208,8 +222,11 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if main:
         vae.eval()
+        kept_scale = vae.config.scaling_factor  # decoder_only: the latents, hence their scale, are unchanged
+        vae.register_to_config(scaling_factor=1.0)
         report = evaluate_vae(vae, config)  # at scaling_factor 1: latent_std is the raw std
-        vae.register_to_config(scaling_factor=1.0 / report["latent_std"])
+        scale = kept_scale if config.decoder_only else 1.0 / report["latent_std"]
+        vae.register_to_config(scaling_factor=scale)
         final, tmp = output_dir / "vae", output_dir / ".tmp-vae"
         shutil.rmtree(tmp, ignore_errors=True)
         vae.save_pretrained(tmp, safe_serialization=True)
