@@ -7,7 +7,10 @@ For each coco-mini val image: entity masks resized to size×size (nearest), colo
 (collisions="nearest", so no two entities share a colour), degraded by the latent round-trip model of
 ``unigs.codec.degrade`` (or a real SD VAE with ``--vae``), then decoded by
 
-* PDM (Φ) at δ ∈ {1, 10, 20, 50} with RGB+LAB features (Table 9a), and at δ = 10 with RGB / LAB (9b);
+* PDM (Φ) at δ ∈ {1, 10, 20, 50} with RGB+LAB features (Table 9a), and at δ = 10 with RGB / LAB (9b),
+  all with the defaults otherwise (region clean-up on, work scale 128 px); two ablations of the default
+  row: the region clean-up at full resolution (``work_size=None``) and no region clean-up at all
+  (``regions=False``, the paper's plain Eq. 6–7 leaves);
 * scikit-learn KMeans with k = 3 and k = ground truth (#entities + 1 for the background), n_init=1 (one
   Lloyd run, as fair to KMeans' speed as it gets), on the same per-pixel RGB+LAB features; the cluster
   whose mean colour is near-black (every channel < 32) is dropped, as PDM drops the background (Table 8).
@@ -52,13 +55,15 @@ from unigs.data.coco import CocoEntities  # noqa: E402
 from unigs.evaluate.metrics import best_match_scores  # noqa: E402
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
-PDM_ROWS = [  # (label, delta, features)
-    ("PDM δ=1  RGB+LAB", 1.0, "rgb+lab"),
-    ("PDM δ=10 RGB+LAB", 10.0, "rgb+lab"),
-    ("PDM δ=20 RGB+LAB", 20.0, "rgb+lab"),
-    ("PDM δ=50 RGB+LAB", 50.0, "rgb+lab"),
-    ("PDM δ=10 RGB", 10.0, "rgb"),
-    ("PDM δ=10 LAB", 10.0, "lab"),
+PDM_ROWS = [  # (label, decode keyword arguments); the rest are the defaults (work_size=128, regions on)
+    ("PDM δ=1  RGB+LAB", {"delta": 1.0}),
+    ("PDM δ=10 RGB+LAB", {"delta": 10.0}),
+    ("PDM δ=20 RGB+LAB", {"delta": 20.0}),
+    ("PDM δ=50 RGB+LAB", {"delta": 50.0}),
+    ("PDM δ=10 RGB", {"features": "rgb"}),
+    ("PDM δ=10 LAB", {"features": "lab"}),
+    ("  full-res regions", {"work_size": None}),  # ablations of the default row (δ=10, RGB+LAB)
+    ("  no regions", {"regions": False}),
 ]
 
 
@@ -170,12 +175,12 @@ def main() -> int:
     if not degraded:
         print("error: no image with entities")
         return 2
-    pdm = {label: (delta, features) for label, delta, features in PDM_ROWS}
+    pdm = dict(PDM_ROWS)
     rows = list(pdm) + ["KMeans k=3", "KMeans k=GT"]
 
     def run(label: str, colormap: np.ndarray, n_gt: int) -> np.ndarray:
         if label in pdm:
-            return decode(colormap, pdm[label][0], features=pdm[label][1])
+            return decode(colormap, **pdm[label])
         return kmeans_masks(colormap, 3 if label == "KMeans k=3" else n_gt + 1, args.seed)
 
     ious: dict[str, list] = {r: [] for r in rows}

@@ -21,6 +21,7 @@ from unigs.codec.dichotomy import (
     pixel_features,
 )
 from unigs.codec.palette import PALETTE, assign, encode
+from unigs.codec.regions import box_down, work_factor
 from unigs.evaluate.metrics import best_match_scores, iou_matrix, pool_match_scores
 
 RED, GREEN, BLUE = (192, 0, 0), (0, 192, 64), (64, 64, 255)
@@ -226,6 +227,80 @@ def test_fast_path_agrees_with_reference_on_degraded_map(seed, bin_size, min_iou
     assert iou.max(0).min() > min_iou and iou.max(1).min() > min_iou
 
 
+# ------------------------------------------------------------------------------------- work scale
+def big_blocks(scale=4, seed=0):
+    """blocks(128) ×scale (nearest), then the latent round trip at that size: a decoded 512² map."""
+    cm, gt = blocks(128)
+    cm = np.repeat(np.repeat(cm, scale, 0), scale, 1)
+    gt = np.repeat(np.repeat(gt, scale, 1), scale, 2)
+    return simulate_latent_roundtrip(cm, np.random.default_rng(seed)), gt
+
+
+def test_box_down_is_the_rounded_block_mean():
+    rng = np.random.default_rng(0)
+    for shape, f in (((64, 64), 4), ((30, 21), 4), ((17, 33), 2), ((48, 48), 16)):
+        img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+        hs, ws = -(-shape[0] // f), -(-shape[1] // f)
+        padded = np.pad(img, ((0, hs * f - shape[0]), (0, ws * f - shape[1]), (0, 0)), mode="edge")
+        mean = padded.reshape(hs, f, ws, f, 3).astype(np.float64).mean((1, 3))
+        np.testing.assert_array_equal(box_down(img, f), np.floor(mean + 0.5).astype(np.uint8))
+
+
+def test_work_factor():
+    assert work_factor((512, 512), 128) == 4 and work_factor((512, 384), 128) == 3
+    assert work_factor((255, 1000), 128) == 1 and work_factor((256, 256), 128) == 2
+    assert work_factor((4096, 4096), None) == 1
+
+
+def test_work_scale_matches_full_resolution_decode():
+    deg, gt = big_blocks()
+    scaled, full = decode(deg), decode(deg, work_size=None)
+    assert len(scaled) == len(full) == 3
+    iou = iou_matrix(scaled, full)
+    assert iou.max(0).min() > 0.97 and iou.max(1).min() > 0.97
+    assert best_match_scores(scaled, gt).best_iou.min() > 0.95
+
+
+def test_work_scale_refines_boundaries_to_the_pixel(monkeypatch):
+    # Two colours split at column 301 (not on the 4-px block grid), light noise: no blocky boundary.
+    from unigs.codec import regions
+
+    calls = []
+    upsample = regions.upsample_ids
+    monkeypatch.setattr(regions, "upsample_ids", lambda *a: calls.append(a[-1]) or upsample(*a))
+    rng = np.random.default_rng(0)
+    cm = np.zeros((512, 512, 3), np.float64)
+    cm[:, :301] = RED
+    cm[:, 301:] = BLUE
+    cm[100:220, 150:390] = GREEN
+    cm = np.clip(cm + rng.normal(0, 3, cm.shape), 0, 255).astype(np.uint8)
+    gt = np.zeros((3, 512, 512), bool)
+    gt[1, :, :301], gt[0, :, 301:], gt[2, 100:220, 150:390] = True, True, True
+    gt[:2, 100:220, 150:390] = False
+    masks = decode(cm)
+    assert calls == [4]  # decoded at 128² and brought back
+    assert len(masks) == 3
+    np.testing.assert_array_equal(best_match_scores(masks, gt).best_iou, 1.0)
+
+
+def test_work_scale_agrees_with_reference_and_torch():
+    deg, _ = big_blocks(scale=2, seed=1)  # 256²: work factor 2
+    fast, ref = decode(deg), decode_reference(deg)
+    assert len(fast) == len(ref) == 3
+    iou = iou_matrix(fast, ref)
+    assert iou.max(0).min() > 0.95 and iou.max(1).min() > 0.95
+    masks, colors = decode_with_colors(deg)
+    t_masks, t_colors = decode_with_colors(torch.from_numpy(deg))
+    np.testing.assert_array_equal(t_masks.numpy(), masks)
+    np.testing.assert_array_equal(t_colors.numpy(), colors)
+
+
+def test_painted_large_maps_skip_the_work_scale():
+    cm, gt = blocks(128)
+    cm = np.repeat(np.repeat(cm, 4, 0), 4, 1)
+    np.testing.assert_array_equal(decode(cm), np.repeat(np.repeat(gt, 4, 1), 4, 2))
+
+
 # ------------------------------------------------------------------------------------ containers
 def test_torch_batch_and_float_inputs():
     cm, gt = blocks()
@@ -300,6 +375,8 @@ def test_pixel_features_scaling():
         (np.zeros((8, 8, 3), np.uint8), {"min_area": 0}, "min_area"),
         (np.zeros((8, 8, 3), np.uint8), {"bin_size": 3}, "bin_size"),
         (np.zeros((8, 8, 3), np.uint8), {"edge_threshold": 0.0}, "edge_threshold"),
+        (np.zeros((8, 8, 3), np.uint8), {"work_size": 0}, "work_size"),
+        (np.zeros((8, 8, 3), np.uint8), {"work_size": 64.0}, "work_size"),
     ],
 )
 def test_bad_input_raises(colormap, kwargs, match):

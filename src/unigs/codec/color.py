@@ -67,6 +67,8 @@ def rgb_to_lab(rgb):
         the input. Matches ``skimage.color.rgb2lab(rgb / 255)`` to within 1e-3.
     """
     t, is_numpy = check_rgb(rgb)
+    if is_numpy:  # same formulas in numpy: no tensor overhead for Φ's many small calls
+        return _rgb_to_lab_numpy(rgb)
     x = _unit_float(t)
     # sRGB transfer curve → linear light.
     linear = torch.where(x > 0.04045, ((x + 0.055) / 1.055) ** 2.4, x / 12.92)
@@ -77,3 +79,14 @@ def rgb_to_lab(rgb):
     fx, fy, fz = f.unbind(-1)
     lab = torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-1)
     return lab.numpy() if is_numpy else lab
+
+
+def _rgb_to_lab_numpy(rgb: np.ndarray) -> np.ndarray:
+    """:func:`rgb_to_lab` for a checked numpy array (float32, float64 for float64 input)."""
+    dtype = np.float64 if rgb.dtype == np.float64 else np.float32
+    x = rgb.astype(dtype) / dtype(255.0)
+    linear = np.where(x > 0.04045, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4, x / 12.92)
+    xyz = (linear @ np.asarray(_XYZ_FROM_RGB, dtype).T) / np.asarray(_WHITE_D65, dtype)
+    f = np.where(xyz > _EPSILON, np.cbrt(np.maximum(xyz, _EPSILON)), _KAPPA_SLOPE * xyz + 16.0 / 116.0)
+    fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
+    return np.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), -1).astype(dtype, copy=False)

@@ -83,7 +83,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unigs.codec.color import _unit_float, check_rgb, rgb_to_lab
+from unigs.codec.color import _rgb_to_lab_numpy, _unit_float, check_rgb, rgb_to_lab
 
 __all__ = ["FEATURES", "decode", "decode_reference", "decode_with_colors", "pixel_features", "rgb_to_lab"]
 
@@ -107,6 +107,8 @@ def pixel_features(rgb, features: str = "rgb+lab"):
     if features not in FEATURES:
         raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
     t, is_numpy = check_rgb(rgb)
+    if is_numpy:  # numpy in: numpy throughout
+        return _features_np(rgb.astype(np.float64 if rgb.dtype == np.float64 else np.float32), features)
     x = _unit_float(t)
     parts = []
     if "rgb" in features:
@@ -115,6 +117,15 @@ def pixel_features(rgb, features: str = "rgb+lab"):
         parts.append(rgb_to_lab(x * 255.0) * LAB_SCALE)
     out = torch.cat(parts, dim=-1)
     return out.numpy() if is_numpy else out
+
+
+def _features_np(x: np.ndarray, features: str) -> np.ndarray:
+    """:func:`pixel_features` of checked float numpy colours in [0, 255], same float dtype (no checks:
+    Φ calls it on many small internal arrays)."""
+    parts = [x * x.dtype.type(RGB_SCALE)] if "rgb" in features else []
+    if "lab" in features:
+        parts.append(_rgb_to_lab_numpy(x) * x.dtype.type(LAB_SCALE))
+    return np.concatenate(parts, -1)
 
 
 # ------------------------------------------------------------------------------------------ checks
@@ -129,6 +140,12 @@ def _check_args(delta: float, features: str, min_area: int, bin_size: int, edge_
         raise ValueError(f"bin_size must be one of 1, 2, 4, 8, 16 grey levels, got {bin_size!r}")
     if not isinstance(edge_threshold, int | float) or not edge_threshold > 0:
         raise ValueError(f"edge_threshold must be a number > 0 (grey levels), got {edge_threshold!r}")
+
+
+def _check_work_size(work_size):
+    if work_size is not None and (not isinstance(work_size, int | np.integer) or work_size < 1):
+        raise ValueError(f"work_size must be an integer >= 1 (pixels) or None, got {work_size!r}")
+    return None if work_size is None else int(work_size)
 
 
 def _as_colormaps(colormap) -> tuple[torch.Tensor, bool, bool]:
@@ -373,7 +390,7 @@ def _bin_colors_and_features(bins: np.ndarray, bits: int, features: str) -> tupl
     table = _bin_table(bits, features)[bins] if bits <= 5 else None
     if table is None:
         rgb = _bin_rgb(bins, bits)
-        return rgb, pixel_features(rgb, features).astype(np.float64)
+        return rgb, _features_np(rgb, features)
     return table[:, :3], table[:, 3:]
 
 
@@ -381,7 +398,7 @@ def _bin_colors_and_features(bins: np.ndarray, bits: int, features: str) -> tupl
 def _bin_table(bits: int, features: str) -> np.ndarray:
     """[centre colour ‖ feature] of every bin, (2^(3·bits), 3 + D) float64, read-only; once per argument."""
     rgb = _bin_rgb(np.arange(1 << (3 * bits)), bits)
-    table = np.concatenate((rgb, pixel_features(rgb, features).astype(np.float64)), 1)
+    table = np.concatenate((rgb, _features_np(rgb, features)), 1)
     table.setflags(write=False)
     return table
 
@@ -479,6 +496,24 @@ def _masks(labels, k: int):
 def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
     """One (H, W, 3) uint8 colormap (numpy, or torch on any device) through the histogram path →
     (K, H, W) bool masks in the same container, (K, 3) uint8 numpy colours."""
+    ids, colors = _decode_ids(img, opts, bin_size, edge_threshold, max_clean_colors)
+    return _masks(ids, len(colors)), colors
+
+
+def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
+    """:func:`_decode_one` as an id map (H, W) int64 (−1: none; numpy, or torch on the input's device) and
+    (K, 3) uint8 colours; a large decoded map goes through the work scale (module docstring)."""
+    from unigs.codec import regions as rg  # regions builds on this module's primitives
+
+    f = rg.work_factor(tuple(img.shape[:2]), opts["work_size"]) if opts["regions"] else 1
+    if f > 1:
+        img_np = img if isinstance(img, np.ndarray) else img.cpu().numpy()
+        if not rg.looks_painted(img_np, max_clean_colors):
+            small = rg.box_down(img_np, f)
+            small_opts = {**opts, "min_area": max(1, round(opts["min_area"] / f**2)), "work_size": None}
+            ids, colors = _decode_ids(small, small_opts, bin_size, edge_threshold, max_clean_colors)
+            ids, colors = rg.upsample_ids(ids, colors, small, img_np, f)
+            return (ids if isinstance(img, np.ndarray) else torch.from_numpy(ids).to(img.device)), colors
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
     n_bins = 1 << (3 * bits)
     if isinstance(img, np.ndarray):
@@ -494,7 +529,7 @@ def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
     w = counts[occupied].astype(np.float64)
     if clean:  # units are the exact colours; every pixel takes part
         rgb = exact.astype(np.float64)
-        feat = pixel_features(rgb, opts["features"]).astype(np.float64)
+        feat = _features_np(rgb, opts["features"])
         w_flat = w
     else:  # a bin's colour is its centre
         rgb, feat = _bin_colors_and_features(occupied, bits, opts["features"])
@@ -510,12 +545,10 @@ def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
         labels, img_np = np.take(lut.reshape(-1), code.cpu().numpy()), img.cpu().numpy()
     names = ("regions", "features", "keep_background", "min_area", "delta", "snap_to_palette",
              "background_level")
-    from unigs.codec.regions import _finish  # regions builds on this module's primitives
-
-    out, colors = _finish(labels, k, bg_id, img_np, clean=clean, **{n: opts[n] for n in names})
+    out, colors = rg._finish(labels, k, bg_id, img_np, clean=clean, **{n: opts[n] for n in names})
     if not isinstance(img, np.ndarray):
         out = torch.from_numpy(out).to(img.device)
-    return _masks(out, len(colors)), colors
+    return out, colors
 
 
 def _as_uint8(img):
@@ -528,7 +561,8 @@ def _as_uint8(img):
 def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = False, *,
                        features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
                        snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
-                       background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True):
+                       background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True,
+                       work_size: int | None = 128):
     """Φ (Eq. 5–7) with the mean colour of each mask; see the module docstring for every rule.
 
     Args:
@@ -546,6 +580,9 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
         max_clean_colors: a map with at most this many distinct colours is treated as painted.
         regions: the region clean-up of decoded maps (module docstring, "Regions"); False leaves the
             colour leaves as they are (an ablation).
+        work_size: a decoded map whose short side is ≥ 2·work_size is decoded at ⌊short / work_size⌋×
+            smaller scale and refined back to full resolution (module docstring, "Work scale"); None:
+            always at full resolution. Painted maps and ``regions=False`` always run at full resolution.
 
     Returns:
         ``(masks (K, H, W) bool, colors (K, 3) uint8)``, numpy for numpy input, torch on the input's
@@ -556,7 +593,7 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
     batch, is_numpy, batched = _as_colormaps(colormap)
     opts = dict(delta=delta, keep_background=keep_background, features=features, min_area=int(min_area),
                 snap_to_palette=snap_to_palette, max_leaves=max_leaves, background_level=background_level,
-                regions=bool(regions))
+                regions=bool(regions), work_size=_check_work_size(work_size))
     if is_numpy:  # numpy in: the whole path stays in numpy (no tensor round trip)
         batch = batch.numpy()
     outs = []
@@ -577,16 +614,38 @@ def decode(colormap, delta: float = 10.0, keep_background: bool = False, **kwarg
 def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, *,
                      features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
                      snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
-                     background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True):
+                     background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True,
+                     work_size: int | None = 128):
     """Plain, slow Φ: the rules of :func:`decode` with per-pixel 2-means (no histogram: every pixel is its
     own unit, with its exact colour and feature; ``bin_size`` only enters the painted-map test; the flat
     mask by the torch :func:`_flat_mask`). One ``(H, W, 3)`` colormap → ``(K, H, W) bool``, same container
     as the input."""
     _check_args(delta, features, min_area, bin_size, edge_threshold)
+    work_size = _check_work_size(work_size)
     batch, is_numpy, batched = _as_colormaps(colormap)
     if batched:
         raise ValueError(f"decode_reference takes one (H, W, 3) colormap, got shape {tuple(batch.shape)}")
     img = _as_uint8(batch[0].cpu())
+    labels, colors = _reference_ids(img.numpy(), delta, keep_background, features, int(min_area),
+                                    edge_threshold, snap_to_palette, bin_size, max_leaves, background_level,
+                                    max_clean_colors, bool(regions), work_size)
+    masks = labels[None] == np.arange(len(colors))[:, None, None]
+    return masks if is_numpy else torch.from_numpy(masks).to(batch.device)
+
+
+def _reference_ids(img_np, delta, keep_background, features, min_area, edge_threshold, snap_to_palette,
+                   bin_size, max_leaves, background_level, max_clean_colors, regions, work_size):
+    """:func:`decode_reference` of one uint8 numpy map as (ids (H, W) int64, colours (K, 3) uint8)."""
+    from unigs.codec import regions as rg
+
+    f = rg.work_factor(img_np.shape[:2], work_size) if regions else 1
+    if f > 1 and not rg.looks_painted(img_np, max_clean_colors):  # the work scale, as decode
+        small = rg.box_down(img_np, f)
+        ids, colors = _reference_ids(small, delta, keep_background, features, max(1, round(min_area / f**2)),
+                                     edge_threshold, snap_to_palette, bin_size, max_leaves, background_level,
+                                     max_clean_colors, regions, None)
+        return rg.upsample_ids(ids, colors, small, img_np, f)
+    img = torch.from_numpy(img_np)
     h, w = img.shape[:2]
     rgb = img.reshape(-1, 3).double().numpy()
     v = rgb.astype(np.int64)
@@ -601,13 +660,11 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
     else:  # every pixel takes its 4×4 cell's flag
         cells = _flat_mask(img, edge_threshold).numpy()
         flat = np.repeat(np.repeat(cells, 4, 0), 4, 1)[:h, :w].reshape(-1).astype(np.float64)
-    feat = pixel_features(rgb, features).astype(np.float64)
+    feat = _features_np(rgb, features)
     leaf, k, bg_id = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta, min_area=int(min_area),
                                    max_leaves=max_leaves, background_level=background_level)
-    from unigs.codec.regions import _finish
-
-    labels, colors = _finish(leaf.reshape(h, w), k, bg_id, img.numpy(), clean=clean, regions=bool(regions),
-                             features=features, keep_background=keep_background, min_area=int(min_area),
-                             delta=delta, snap_to_palette=snap_to_palette, background_level=background_level)
-    masks = labels.reshape(h, w)[None] == np.arange(len(colors))[:, None, None]
-    return masks if is_numpy else torch.from_numpy(masks).to(batch.device)
+    labels, colors = rg._finish(leaf.reshape(h, w), k, bg_id, img_np, clean=clean, regions=regions,
+                                features=features, keep_background=keep_background, min_area=min_area,
+                                delta=delta, snap_to_palette=snap_to_palette,
+                                background_level=background_level)
+    return labels.reshape(h, w), colors

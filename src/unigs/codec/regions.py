@@ -8,9 +8,10 @@ conventions); ``decode(..., regions=False)`` skips this stage.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from skimage.measure import label as _label
 
-from unigs.codec.dichotomy import RGB_SCALE, _group_sums, _segment_residual, pixel_features
+from unigs.codec.dichotomy import RGB_SCALE, _features_np, _group_sums, _segment_residual
 
 MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
 MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (_midpoint)
@@ -54,7 +55,7 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
         src, dst, bnd = src[sel], dst[sel], bnd[sel]
         rgb_sum = _group_sums(parent, m, crgb * csize[:, None])
         nodes, inv = np.unique(np.concatenate((src, dst)), return_inverse=True)
-        f = pixel_features(rgb_sum[nodes] / size[nodes, None], features).astype(np.float64)
+        f = _features_np(rgb_sum[nodes] / size[nodes, None], features)
         d2 = ((f[inv[: len(src)]] - f[inv[len(src):]]) ** 2).sum(1)
         order = np.lexsort((-bnd, d2, src))  # per source: closest colour, then longest boundary
         first = np.ones(len(order), bool)
@@ -99,7 +100,7 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
                 c = col * RGB_SCALE
                 cost = _segment_residual(c[iu], black, c[iv])
             else:
-                f = pixel_features(col, features).astype(np.float64)
+                f = _features_np(col, features)
                 cost = ((f[iu] - f[iv]) ** 2).sum(1)
             ok = cost < tau
             if not ok.any():
@@ -127,7 +128,7 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
     # B3: groups of one colour are one entity, touching or not (closest first; few groups by now).
     idx = np.flatnonzero(alive & (gsize >= min_area))
     while len(idx) >= 2:
-        f = pixel_features(grgb[idx] / gsize[idx, None], features).astype(np.float64)
+        f = _features_np(grgb[idx] / gsize[idx, None], features)
         d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
         np.fill_diagonal(d2, np.inf)
         i, j = np.unravel_index(d2.argmin(), d2.shape)
@@ -155,16 +156,18 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
         is_blend[list(blends)] = True
         flat_out = out.reshape(-1)
         pix = np.flatnonzero(is_blend[flat_out])  # (−1 indexes the extra False)
-        pix = pix[np.argsort(flat_out[pix], kind="stable")]
-        ids, starts = np.unique(flat_out[pix], return_index=True)
-        for c, part in zip(ids.tolist(), np.split(pix, starts[1:]), strict=True):
-            cand = np.array(sorted(live(c)), dtype=np.int64)
-            if len(cand) == 0:
-                flat_out[part] = -1
-                continue
-            x = img.reshape(-1, 3)[part].astype(np.float64) * RGB_SCALE
-            col = grgb[cand] / gsize[cand, None] * RGB_SCALE
-            flat_out[part] = cand[_segment_residual(x[:, None], black, col[None]).argmin(1)]
+        owner = flat_out[pix]
+        groups = sorted(blends)
+        cands = [sorted(live(c)) for c in groups]
+        table = np.full((g + 1, max(1, max(map(len, cands)))), -1, dtype=np.int64)  # padded, −1: none
+        for c, cand in zip(groups, cands, strict=True):
+            table[c, :len(cand)] = cand
+        cand = table[owner]  # (P, L) candidate entities of every ramp pixel
+        x = img.reshape(-1, 3)[pix].astype(np.float64) * RGB_SCALE
+        col = (grgb / gsize[:, None] * RGB_SCALE)[np.maximum(cand, 0)]
+        res = np.where(cand >= 0, _segment_residual(x[:, None], black, col), np.inf)
+        best = np.take_along_axis(cand, res.argmin(1)[:, None], 1)[:, 0]
+        flat_out[pix] = np.where(np.isfinite(res.min(1)), best, -1)  # no live candidate: background
     return out
 
 
@@ -175,18 +178,20 @@ def _midpoint(pix: np.ndarray, img: np.ndarray) -> np.ndarray:
     flat = pix.reshape(-1)
     fg = np.flatnonzero(flat > 0)
     e = flat[fg]
-    x = img.reshape(-1, 3)[fg].astype(np.float64)
     n = int(pix.max()) + 1
-    black = img.reshape(-1, 3)[flat == 0].astype(np.float64).mean(0)
-    keep = np.ones(len(fg), bool)
+    rgb = img.reshape(-1, 3)
+    bg = flat == 0
+    black = np.array([rgb[bg, c].mean(dtype=np.float64) for c in range(3)])
+    y = [rgb[fg, c] - black[c] for c in range(3)]  # per channel (no reduce over a 3-axis), float64
+    keep = np.ones(len(fg))
     for _ in range(MIDPOINT_STEPS):  # mean of all pixels, then of the core
-        cnt = np.maximum(np.bincount(e[keep], minlength=n), 1)[:, None]
-        col = np.stack([np.bincount(e[keep], weights=x[keep, c], minlength=n) for c in range(3)], 1) / cnt
-        seg = (col - black)[e]
-        t = ((x - black) * seg).sum(1) / np.maximum((seg * seg).sum(1), 1e-12)
-        keep = t >= 0.5
+        cnt = np.maximum(np.bincount(e, weights=keep, minlength=n), 1)
+        seg = [np.bincount(e, weights=yc * keep, minlength=n) / cnt for yc in y]  # c_e − black
+        half = 0.5 * (seg[0] ** 2 + seg[1] ** 2 + seg[2] ** 2)
+        dot = y[0] * seg[0][e] + y[1] * seg[1][e] + y[2] * seg[2][e]
+        keep = (dot >= np.maximum(half, 0.5e-12)[e]).astype(np.float64)  # t = dot / max(|seg|², 1e-12) ≥ 1/2
     out = flat.copy()
-    out[fg[~keep]] = 0
+    out[fg[keep == 0]] = 0
     return out.reshape(pix.shape)
 
 
@@ -194,7 +199,7 @@ def _fill_holes(pix: np.ndarray, min_area: int) -> np.ndarray:
     """Background specks (4-connected, < ``min_area`` px; ids: 0 = background, ≥ 1 entities) that the
     midpoint rule cut out of an entity go to the entity they share most boundary with (Fig. 3 black
     holes)."""
-    holes = _label(pix == 0, background=0, connectivity=1)  # 1.. per background component, 0 elsewhere
+    holes, _ = ndimage.label(pix == 0)  # 4-connected; 1.. per background component, 0 elsewhere
     size = np.bincount(holes.reshape(-1))
     small = np.flatnonzero(size < min_area)
     small = small[small > 0]
@@ -262,3 +267,90 @@ def _finish(labels, k, bg_id, img, *, clean, regions, features, keep_background,
     rank = np.full(g, -1, dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank[group][pix], np.clip(np.round(g_color[order]), 0, 255).astype(np.uint8).reshape(-1, 3)
+
+
+# ------------------------------------------------------------------------------------- work scale
+def work_factor(shape: tuple[int, int], work_size: int | None) -> int:
+    """Integer down-scaling f of a decoded map for the region clean-up: ⌊short side / work_size⌋ when the
+    short side is ≥ 2·work_size, else 1 (None: always 1)."""
+    if work_size is None:
+        return 1
+    f = min(shape) // work_size
+    return f if f >= 2 else 1
+
+
+def looks_painted(img: np.ndarray, max_colors: int) -> bool:
+    """Cheap necessary test for a painted map: at most ``max_colors`` exact colours on a 4-px subsample
+    (occupied 8-level bins first, which already rule out most decoded maps)."""
+    q = img[::4, ::4].astype(np.int32)
+    code = ((q[..., 0] >> 3) << 10) | ((q[..., 1] >> 3) << 5) | (q[..., 2] >> 3)
+    if np.count_nonzero(np.bincount(code.reshape(-1), minlength=1 << 15)) > max_colors:
+        return False
+    return len(np.unique((q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2])) <= max_colors
+
+
+def box_down(img: np.ndarray, f: int) -> np.ndarray:
+    """(H, W, 3) uint8 → (⌈H/f⌉, ⌈W/f⌉, 3) uint8 means of f×f blocks (edge rows/columns repeated)."""
+    h, w = img.shape[:2]
+    hs, ws = -(-h // f), -(-w // f)
+    if (hs * f, ws * f) != (h, w):
+        img = np.pad(img, ((0, hs * f - h), (0, ws * f - w), (0, 0)), mode="edge")
+    rows = img[0::f].astype(np.uint16 if f * f * 255 < 2**16 else np.uint32)  # strided adds: no reduce
+    for i in range(1, f):
+        rows += img[i::f]
+    s = rows[:, 0::f].copy()
+    for i in range(1, f):
+        s += rows[:, i::f]
+    return ((s + f * f // 2) // (f * f)).astype(np.uint8)
+
+
+def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np.ndarray, f: int):
+    """Entity ids of a map decoded at 1/f scale → full resolution, and their colours, by area again.
+
+    ids (h, w) int64 (−1: none) of ``small`` = box_down(img, f), colors (K, 3) uint8 per id. A full-res
+    pixel of a block whose 3×3 block neighbourhood holds one id takes it; in a block at an entity
+    boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
+    −1 stands for the mean of the pixels without an id, black if there are none): the boundary moves back to
+    pixel precision, the midpoint of a blend (Fig. 3). Returns (ids (H, W) int64, colors (K', 3) uint8),
+    K' ≤ K ids ordered by area descending (ties: colour ascending), as :func:`_finish`.
+    """
+    h, w = ids.shape
+    H, W = img.shape[:2]
+    k = len(colors)
+    pad = np.pad(ids, 1, mode="edge")
+    near = [pad[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]  # 9 × (h, w), centre = ids
+    mixed = np.zeros((h, w), bool)
+    for n in near:
+        mixed |= n != ids
+    by, bx = np.nonzero(mixed)  # boundary blocks
+    ys = xs = new = np.zeros((0, f * f), np.int64)
+    if len(by):
+        flat = ids.reshape(-1) + 1  # 0: no id
+        count = np.maximum(np.bincount(flat, minlength=k + 1), 1)
+        table = np.stack([np.bincount(flat, weights=small[..., c].reshape(-1), minlength=k + 1)
+                          for c in range(3)], 1) / count[:, None]
+        table = np.roll(table, -1, 0).astype(np.float32)  # row i: mean colour of id i, last row: no id
+        dy, dx = np.divmod(np.arange(f * f), f)
+        ys = np.minimum(by[:, None] * f + dy, H - 1)  # (m, f²); edge blocks repeat their last pixel
+        xs = np.minimum(bx[:, None] * f + dx, W - 1)
+        cand = np.stack([n[by, bx] for n in near], 1)  # (m, 9)
+        x = img[ys, xs].astype(np.float32)  # (m, f², 3)
+        col = table[cand]  # (m, 9, 3)
+        d = (x[:, :, None, 0] - col[:, None, :, 0]) ** 2  # channel by channel: no reduce over a 3-axis
+        for c in (1, 2):
+            d += (x[:, :, None, c] - col[:, None, :, c]) ** 2
+        new = np.take_along_axis(cand, d.argmin(-1), 1)  # (m, f²)
+    if (h * f, w * f) == (H, W):  # areas from the block counts, corrected at the boundary blocks
+        area = (f * f * (np.bincount(ids.reshape(-1) + 1, minlength=k + 1)
+                         - np.bincount(ids[by, bx] + 1, minlength=k + 1))
+                + np.bincount(new.reshape(-1) + 1, minlength=k + 1))[1:]
+    else:
+        full = np.repeat(np.repeat(ids, f, 0), f, 1)[:H, :W]
+        full[ys, xs] = new
+        area = np.bincount(full.reshape(-1) + 1, minlength=k + 1)[1:]
+    order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
+    rank = np.full(k + 1, -1, dtype=np.int64)  # last slot: id −1 stays −1
+    rank[order] = np.arange(len(order))
+    out = np.repeat(np.repeat(rank[ids], f, 0), f, 1)[:H, :W]
+    out[ys, xs] = rank[new]
+    return out, colors[order].reshape(-1, 3)
