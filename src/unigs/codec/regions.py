@@ -115,6 +115,16 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
                 n_targets = np.bincount(u, minlength=g)
                 single = {c: t for c, t in best.items() if n_targets[c] == 1}
                 src = [c for c, t in single.items() if t not in single] or list(single)[:1]
+                if len(src) and len(single) > len(src):  # chains (ring → ring → entity) join in one round
+                    end = {c: best[c] for c in src}
+                    pending = {c: t for c, t in single.items() if c not in end}
+                    while pending:
+                        step = {c: end[t] for c, t in pending.items() if t in end}
+                        if not step:
+                            break  # the rest are cycles, or lead into one
+                        end.update(step)
+                        pending = {c: t for c, t in pending.items() if c not in step}
+                    src, best = list(end), end
                 if not src:  # only shared ramps are left
                     for c in best:
                         blends[c] = v[u == c]
@@ -304,6 +314,16 @@ def box_down(img: np.ndarray, f: int) -> np.ndarray:
     return ((s + f * f // 2) // (f * f)).astype(np.uint8)
 
 
+def _nearest(x: np.ndarray, cand: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """(m, p) candidate of (m, L) ``cand`` whose colour ``table[cand]`` is closest to x (m, p, 3) uint8."""
+    x = x.astype(np.float32)
+    col = table[cand]  # (m, L, 3)
+    d = (x[:, :, None, 0] - col[:, None, :, 0]) ** 2  # channel by channel: no reduce over a 3-axis
+    for c in (1, 2):
+        d += (x[:, :, None, c] - col[:, None, :, c]) ** 2
+    return np.take_along_axis(cand, d.argmin(-1), 1)
+
+
 def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np.ndarray, f: int):
     """Entity ids of a map decoded at 1/f scale → full resolution, and their colours, by area again.
 
@@ -334,12 +354,14 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
         ys = np.minimum(by[:, None] * f + dy, H - 1)  # (m, f²); edge blocks repeat their last pixel
         xs = np.minimum(bx[:, None] * f + dx, W - 1)
         cand = np.stack([n[by, bx] for n in near], 1)  # (m, 9)
-        x = img[ys, xs].astype(np.float32)  # (m, f², 3)
-        col = table[cand]  # (m, 9, 3)
-        d = (x[:, :, None, 0] - col[:, None, :, 0]) ** 2  # channel by channel: no reduce over a 3-axis
-        for c in (1, 2):
-            d += (x[:, :, None, c] - col[:, None, :, c]) ** 2
-        new = np.take_along_axis(cand, d.argmin(-1), 1)  # (m, f²)
+        own = cand[:, 4]
+        differs = cand != own[:, None]
+        other = cand[np.arange(len(by)), differs.argmax(1)]  # the first neighbour id that differs
+        junction = (differs & (cand != other[:, None])).any(1)  # blocks with ≥ 3 ids try all 9
+        new = np.empty(ys.shape, np.int64)
+        for sel, c in ((~junction, np.stack((own, other), 1)), (junction, cand)):
+            if sel.any():
+                new[sel] = _nearest(img[ys[sel], xs[sel]], c[sel], table)
     if (h * f, w * f) == (H, W):  # areas from the block counts, corrected at the boundary blocks
         area = (f * f * (np.bincount(ids.reshape(-1) + 1, minlength=k + 1)
                          - np.bincount(ids[by, bx] + 1, minlength=k + 1))
