@@ -137,16 +137,23 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
             join(src, np.array([best[c] for c in src.tolist()]))
     # B3: groups of one colour are one entity, touching or not (closest first; few groups by now).
     idx = np.flatnonzero(alive & (gsize >= min_area))
-    while len(idx) >= 2:
+    if len(idx) >= 2:  # pairwise distances once, then only the merged row changes
         f = _features_np(grgb[idx] / gsize[idx, None], features)
         d2 = ((f[:, None] - f[None]) ** 2).sum(-1)
         np.fill_diagonal(d2, np.inf)
-        i, j = np.unravel_index(d2.argmin(), d2.shape)
-        if d2[i, j] >= tau:
-            break
-        c, t = (idx[i], idx[j]) if gsize[idx[i]] < gsize[idx[j]] else (idx[j], idx[i])
-        join(np.array([c]), np.array([t]))
-        idx = np.flatnonzero(alive & (gsize >= min_area))
+        gone = np.zeros(len(idx), bool)
+        while True:
+            i, j = np.unravel_index(d2.argmin(), d2.shape)
+            if d2[i, j] >= tau:
+                break
+            ci, ti = (i, j) if gsize[idx[i]] < gsize[idx[j]] else (j, i)
+            join(np.array([idx[ci]]), np.array([idx[ti]]))
+            gone[ci] = True
+            f[ti] = _features_np(grgb[idx[ti]] / gsize[idx[ti]], features)
+            row = ((f - f[ti]) ** 2).sum(1)
+            row[gone | (np.arange(len(idx)) == ti)] = np.inf
+            d2[ti], d2[:, ti] = row, row
+            d2[ci], d2[:, ci] = np.inf, np.inf
     final = root[group]  # per region
     out = np.where(isbg[final], -1, final)[comp]
 
