@@ -166,6 +166,41 @@ def test_unet_input_is_eq8_concat_and_loss_is_mse_on_both_halves():
     assert torch.allclose(loss, (li + lc) / 2)
 
 
+def test_zero_snr_schedule_trains_on_v_and_samples_from_pure_noise(tmp_path, tiny_parts):
+    from diffusers import DDPMScheduler
+
+    from unigs.models.loading import ZERO_SNR_SCHEDULER_CONFIG, load_unigs
+    from unigs.pipelines import pipeline_for_task
+
+    sched = DDPMScheduler.from_config(ZERO_SNR_SCHEDULER_CONFIG)
+    assert float(sched.alphas_cumprod[-1]) == pytest.approx(0.0, abs=1e-12)  # x_999 is pure noise
+    b, h = 2, 4
+    batch = {"z_image": torch.full((b, 4, h, h), 1.0), "z_colormap": torch.full((b, 4, h, h), 2.0),
+             "mask": torch.ones(b, 1, h, h), "z_control": torch.zeros(b, 4, h, h),
+             "text": torch.zeros(b, 77, 8), "task_ids": None}
+    unet = RecordingUNet()
+    _, li, lc = diffusion_loss(unet, sched, batch, torch.Generator().manual_seed(0))
+    x, t, _, _ = unet.seen
+    a = sched.alphas_cumprod[t].view(b, 1, 1, 1)
+    z0 = torch.cat([batch["z_image"], batch["z_colormap"]], 1)
+    eps = (x[:, :8] - a.sqrt() * z0) / (1 - a).sqrt()
+    v = a.sqrt() * eps - (1 - a).sqrt() * z0  # zero prediction → loss = mean v²
+    assert torch.allclose(li, (v[:, :4] ** 2).mean(), atol=1e-4)
+    assert torch.allclose(lc, (v[:, 4:] ** 2).mean(), atol=1e-4)
+
+    out = train(config_from_dict(tiny_config(tiny_parts, steps=1, noise_schedule="zero_snr")), tmp_path)
+    model = load_unigs(out / "model.safetensors")
+    assert model.scheduler.config.prediction_type == "v_prediction"
+    assert model.scheduler.config.rescale_betas_zero_snr
+    pipe = pipeline_for_task("referring", model)
+    pipe.set_progress_bar_config(disable=True)
+    result = pipe(["circle"], np.zeros((32, 32, 3), np.uint8), np.ones((32, 32), bool), num_inference_steps=2,
+                  output_type="np", generator=torch.Generator().manual_seed(0))
+    assert result.colormaps[0].shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="noise_schedule"):
+        TrainConfig(noise_schedule="cosine")
+
+
 # ------------------------------------------------------------------------------------ kill and resume
 def test_resume_continues_exactly(tmp_path, tiny_parts):
     config = config_from_dict(tiny_config(tiny_parts))

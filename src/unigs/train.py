@@ -79,6 +79,9 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     ema_decay: float = 0.999
     prompt_drop_prob: float = 0.1
+    # "sd15": SD-1.5's schedule and ε-prediction; "zero_snr": zero terminal SNR + v-prediction (see
+    # unigs.models.loading.ZERO_SNR_SCHEDULER_CONFIG: why colormaps need it)
+    noise_schedule: str = "sd15"
     mixed_precision: str = "bf16"  # used on GPU only; CPU always trains in fp32 (bf16 is ~9× slower there)
     steps: int = 1000
     seed: int = 0
@@ -88,6 +91,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
+        from unigs.models.loading import NOISE_SCHEDULES
+
+        if self.noise_schedule not in NOISE_SCHEDULES:
+            raise ValueError(f"noise_schedule must be one of {list(NOISE_SCHEDULES)}, is {self.noise_schedule!r}")
         if self.tasks != "multi" and self.tasks not in TASK_IDS:
             raise ValueError(f"tasks must be 'multi' or one of {list(TASKS)}, is {self.tasks!r}")
         bad = sorted(set(self.task_ratios) - set(TASKS))
@@ -171,10 +178,13 @@ def build_components(config: TrainConfig):
                                            "sample_size": config.image_size // factor})
         torch.manual_seed(config.seed)
         unet = build_unet(unet_config, num_tasks=num_tasks)
-        components = UniGSComponents(unet, vae, text_encoder, tokenizer, default_scheduler(), {})
+        components = UniGSComponents(unet, vae, text_encoder, tokenizer,
+                                     default_scheduler(config.noise_schedule), {})
         text_meta = {"kind": MINILM} if config.text_encoder in (None, MINILM) else {"kind": "saved"}
     else:
         components = load_unigs(config.init, num_tasks=num_tasks)
+        if config.noise_schedule != "sd15":  # SD's weights are ε-models: this one is fine-tuned to v
+            components.scheduler = default_scheduler(config.noise_schedule)
         if config.vae is not None:
             components.vae = _load_vae(AutoencoderKL, config.vae)
         if config.text_encoder is not None:
@@ -252,7 +262,8 @@ def encode_examples(components, examples: list, prompts: PromptCache, multitask:
 
 
 def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torch.Generator):
-    """Eq. 2 on both halves: `(loss, loss_image, loss_colormap)`, each a scalar tensor (MSE, ε-prediction)."""
+    """Eq. 2 on both halves: `(loss, loss_image, loss_colormap)`, each a scalar tensor (MSE against ε, or
+    against v for a v-prediction schedule)."""
     from unigs.pipelines.core import unet_input
 
     z0 = torch.cat([batch["z_image"], batch["z_colormap"]], dim=1)  # (B, 8, h, w)
@@ -262,7 +273,11 @@ def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torc
     zt = noise_scheduler.add_noise(z0, noise, t)  # Eq. 1, one t shared by both halves of an example
     x = unet_input(zt[:, :4], zt[:, 4:], batch["mask"], batch["z_control"])
     pred = unet(x, t, encoder_hidden_states=batch["text"], class_labels=batch["task_ids"]).sample.float()
-    err = (pred - noise) ** 2
+    if noise_scheduler.config.prediction_type == "v_prediction":  # v = √ᾱ ε − √(1−ᾱ) z_0
+        target = noise_scheduler.get_velocity(z0, noise, t)
+    else:
+        target = noise
+    err = (pred - target) ** 2
     loss_image, loss_colormap = err[:, :4].mean(), err[:, 4:].mean()
     return (loss_image + loss_colormap) / 2, loss_image.detach(), loss_colormap.detach()
 
@@ -324,8 +339,9 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
         if latest is None:
             raise FileNotFoundError(f"--resume: no checkpoint under {ckpt_root}")
         state = ckpt.load_training_state(latest)
-        changed = sorted(k for k, v in asdict(config).items()
-                         if k not in RESUMABLE_CHANGES and state["config"].get(k) != v)
+        defaults = {f.name: getattr(TrainConfig, f.name, None) for f in dataclasses.fields(TrainConfig)}
+        changed = sorted(k for k, v in asdict(config).items()  # keys newer than the run: their default
+                         if k not in RESUMABLE_CHANGES and state["config"].get(k, defaults[k]) != v)
         if changed:
             raise ValueError(f"--resume with a different experiment: {changed} differ from {latest}")
         accelerator.unwrap_model(unet).load_state_dict(state["unet"])

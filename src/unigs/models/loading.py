@@ -53,9 +53,25 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parents[1] / "assets" / "default.safetensors"
 
 
-def default_scheduler() -> DDIMScheduler:
-    """DDIM with SD-1.5's scaled-linear β schedule (1000 training steps, ε-prediction, Eq. 2)."""
-    return DDIMScheduler(**SD15_SCHEDULER_CONFIG)
+# The same β schedule rescaled to zero terminal SNR, with v-prediction and trailing timesteps (Lin et al.
+# 2024, "Common Diffusion Noise Schedules and Sample Steps are Flawed"). With SD's schedule ᾱ_999 = 0.0047:
+# a training input at t = 999 still holds 0.07·z_0, and a colormap latent's mean (mostly black: channel
+# 3 ≈ 2.4 in the small VAE) is plain to read there, so a model learns to take the colormap's mean colour
+# from x_t instead of from the conditions — and sampling from pure noise (mean 0) then gives image-like
+# colormaps. At zero terminal SNR x_999 is pure noise in training as in sampling.
+ZERO_SNR_SCHEDULER_CONFIG: dict[str, Any] = {
+    **SD15_SCHEDULER_CONFIG, "rescale_betas_zero_snr": True, "prediction_type": "v_prediction",
+    "timestep_spacing": "trailing",
+}
+NOISE_SCHEDULES = {"sd15": SD15_SCHEDULER_CONFIG, "zero_snr": ZERO_SNR_SCHEDULER_CONFIG}
+
+
+def default_scheduler(noise_schedule: str = "sd15") -> DDIMScheduler:
+    """DDIM with SD-1.5's scaled-linear β schedule (1000 training steps, ε-prediction, Eq. 2), or with
+    ``noise_schedule="zero_snr"`` the same schedule at zero terminal SNR (v-prediction, trailing steps)."""
+    if noise_schedule not in NOISE_SCHEDULES:
+        raise ValueError(f"noise_schedule must be one of {list(NOISE_SCHEDULES)}, is {noise_schedule!r}")
+    return DDIMScheduler(**NOISE_SCHEDULES[noise_schedule])
 
 
 @dataclass
