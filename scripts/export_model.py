@@ -21,8 +21,22 @@ def main() -> None:
     parser.add_argument("checkpoint", help="model.safetensors of a training checkpoint (or any UniGS model)")
     parser.add_argument("out", help="output .safetensors path")
     parser.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: store fp16)")
+    parser.add_argument("--vae", help="replace the VAE by this folder (e.g. a decoder_only fine-tune of it: "
+                                      "same encoder and scaling factor, else refused)")
     args = parser.parse_args()
     components = load_unigs(args.checkpoint)
+    if args.vae:
+        from diffusers import AutoencoderKL
+
+        vae = AutoencoderKL.from_pretrained(args.vae, local_files_only=True).eval()
+        old = components.vae.state_dict()
+        frozen = [k for k in vae.state_dict() if k.startswith(("encoder.", "quant_conv."))]
+        same = vae.config.scaling_factor == components.vae.config.scaling_factor and all(
+            torch.equal(vae.state_dict()[k], old[k]) for k in frozen)
+        if not same:
+            raise SystemExit(f"--vae {args.vae}: its encoder or scaling factor differs from the model's; the "
+                             "UNet was trained on the model's latents")
+        components.vae = vae
     path = save_unigs(components, args.out, single_file=True, dtype=None if args.fp32 else torch.float16)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB), meta: {components.meta}")
 

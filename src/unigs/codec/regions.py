@@ -93,15 +93,13 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
                 break
             code = np.unique(np.minimum(u[sel], v[sel]) * g + np.maximum(u[sel], v[sel]))
             u, v = np.concatenate((code // g, code % g)), np.concatenate((code % g, code // g))  # both ways
-            nodes, inv = np.unique(np.concatenate((u, v)), return_inverse=True)
-            col = grgb[nodes] / gsize[nodes, None]
-            iu, iv = inv[: len(u)], inv[len(u):]
+            col = grgb / np.maximum(gsize, 1)[:, None]  # every group's mean (cheaper than compacting)
             if dark:  # cost of u joining v: u on the segment black → v
                 c = col * RGB_SCALE
-                cost = _segment_residual(c[iu], black, c[iv])
+                cost = _segment_residual(c[u], black, c[v])
             else:
                 f = _features_np(col, features)
-                cost = ((f[iu] - f[iv]) ** 2).sum(1)
+                cost = ((f[u] - f[v]) ** 2).sum(1)
             ok = cost < tau
             if not ok.any():
                 break
@@ -366,9 +364,15 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
         other = cand[np.arange(len(by)), differs.argmax(1)]  # the first neighbour id that differs
         junction = (differs & (cand != other[:, None])).any(1)  # blocks with ≥ 3 ids try all 9
         new = np.empty(ys.shape, np.int64)
-        for sel, c in ((~junction, np.stack((own, other), 1)), (junction, cand)):
-            if sel.any():
-                new[sel] = _nearest(img[ys[sel], xs[sel]], c[sel], table)
+        two = ~junction
+        if two.any():  # other iff x·(c_own − c_other) < (|c_own|² − |c_other|²) / 2 (ties: own)
+            x = img[ys[two], xs[two]].astype(np.float32)
+            a, b = table[own[two]], table[other[two]]
+            gap, thr = a - b, ((a * a).sum(1) - (b * b).sum(1)) / 2
+            dot = x[..., 0] * gap[:, None, 0] + x[..., 1] * gap[:, None, 1] + x[..., 2] * gap[:, None, 2]
+            new[two] = np.where(dot < thr[:, None], other[two, None], own[two, None])
+        if junction.any():
+            new[junction] = _nearest(img[ys[junction], xs[junction]], cand[junction], table)
     if (h * f, w * f) == (H, W):  # areas from the block counts, corrected at the boundary blocks
         area = (f * f * (np.bincount(ids.reshape(-1) + 1, minlength=k + 1)
                          - np.bincount(ids[by, bx] + 1, minlength=k + 1))
