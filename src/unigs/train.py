@@ -94,7 +94,8 @@ class TrainConfig:
         from unigs.models.loading import NOISE_SCHEDULES
 
         if self.noise_schedule not in NOISE_SCHEDULES:
-            raise ValueError(f"noise_schedule must be one of {list(NOISE_SCHEDULES)}, is {self.noise_schedule!r}")
+            raise ValueError(f"noise_schedule must be one of {list(NOISE_SCHEDULES)}, "
+                             f"is {self.noise_schedule!r}")
         if self.tasks != "multi" and self.tasks not in TASK_IDS:
             raise ValueError(f"tasks must be 'multi' or one of {list(TASKS)}, is {self.tasks!r}")
         bad = sorted(set(self.task_ratios) - set(TASKS))
