@@ -492,6 +492,9 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
 def _masks(labels, k: int):
     """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (one comparison per mask on CPU)."""
     if isinstance(labels, np.ndarray):
+        small = np.int8 if k < 2**7 else np.int16 if k < 2**15 else labels.dtype
+        if labels.dtype.itemsize > np.dtype(small).itemsize:  # one narrowing pass, then k cheap compares
+            labels = labels.astype(small)
         return labels[None] == np.arange(k, dtype=labels.dtype)[:, None, None]
     if labels.device.type == "cpu":  # numpy's comparison is several times faster than torch's on CPU
         return torch.from_numpy(_masks(labels.numpy(), k))
@@ -510,7 +513,7 @@ def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
 
 
 def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
-    """:func:`_decode_one` as an id map (H, W) int64 (−1: none; numpy, or torch on the input's device) and
+    """:func:`_decode_one` as an id map (H, W) of ints (−1: none; numpy, or torch on the input's device) and
     (K, 3) uint8 colours; a large decoded map goes through the work scale (module docstring)."""
     from unigs.codec import regions as rg  # regions builds on this module's primitives
 
@@ -522,7 +525,7 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
             small_opts = {**opts, "min_area": max(1, round(opts["min_area"] / f**2)), "work_size": None}
             ids, colors = _decode_ids(small, small_opts, bin_size, edge_threshold, max_clean_colors)
             ids, colors = rg.upsample_ids(ids, colors, small, img_np, f)
-            return (ids if isinstance(img, np.ndarray) else torch.from_numpy(ids).to(img.device)), colors
+            return (ids if isinstance(img, np.ndarray) else torch.from_numpy(ids).long().to(img.device)), colors
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
     n_bins = 1 << (3 * bits)
     if isinstance(img, np.ndarray):

@@ -336,7 +336,7 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     pixel of a block whose 3×3 block neighbourhood holds one id takes it; in a block at an entity
     boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
     −1 stands for the mean of the pixels without an id, black if there are none): the boundary moves back to
-    pixel precision, the midpoint of a blend (Fig. 3). Returns (ids (H, W) int64, colors (K', 3) uint8),
+    pixel precision, the midpoint of a blend (Fig. 3). Returns (ids (H, W) int32, colors (K', 3) uint8),
     K' ≤ K ids ordered by area descending (ties: colour ascending), as :func:`_finish`.
     """
     h, w = ids.shape
@@ -382,7 +382,7 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
         full[ys, xs] = new
         area = np.bincount(full.reshape(-1) + 1, minlength=k + 1)[1:]
     order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
-    rank = np.full(k + 1, -1, dtype=np.int64)  # last slot: id −1 stays −1
+    rank = np.full(k + 1, -1, dtype=np.int32)  # last slot: id −1 stays −1; int32 halves the full-res writes
     rank[order] = np.arange(len(order))
     out = np.repeat(np.repeat(rank[ids], f, 0), f, 1)[:H, :W]
     out[ys, xs] = rank[new]
