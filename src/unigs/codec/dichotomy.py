@@ -525,7 +525,9 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
             small_opts = {**opts, "min_area": max(1, round(opts["min_area"] / f**2)), "work_size": None}
             ids, colors = _decode_ids(small, small_opts, bin_size, edge_threshold, max_clean_colors)
             ids, colors = rg.upsample_ids(ids, colors, small, img_np, f)
-            return (ids if isinstance(img, np.ndarray) else torch.from_numpy(ids).long().to(img.device)), colors
+            if not isinstance(img, np.ndarray):
+                ids = torch.from_numpy(ids).long().to(img.device)
+            return ids, colors
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
     n_bins = 1 << (3 * bits)
     if isinstance(img, np.ndarray):
