@@ -16,6 +16,15 @@ import torch
 from unigs.models.loading import load_unigs, save_unigs
 
 
+def _is_minilm(text_encoder) -> bool:
+    """Whether the text encoder is the installed MiniLM package's, weight for weight."""
+    from unigs.models.text import load_text_encoder
+
+    _, minilm = load_text_encoder(None)
+    mine, ref = text_encoder.state_dict(), minilm.state_dict()
+    return mine.keys() == ref.keys() and all(torch.equal(mine[k].float(), ref[k].float()) for k in ref)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="model.safetensors of a training checkpoint (or any UniGS model)")
@@ -37,6 +46,9 @@ def main() -> None:
             raise SystemExit(f"--vae {args.vae}: its encoder or scaling factor differs from the model's; the "
                              "UNet was trained on the model's latents")
         components.vae = vae
+    kind = components.meta.get("text_encoder", {}).get("kind")
+    if kind != "minilm" and _is_minilm(components.text_encoder):
+        components.meta = {**components.meta, "text_encoder": {"kind": "minilm"}}  # a reference, not 45 MB
     path = save_unigs(components, args.out, single_file=True, dtype=None if args.fp32 else torch.float16)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB), meta: {components.meta}")
 

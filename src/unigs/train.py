@@ -188,9 +188,12 @@ def build_components(config: TrainConfig):
             components.scheduler = default_scheduler(config.noise_schedule)
         if config.vae is not None:
             components.vae = _load_vae(AutoencoderKL, config.vae)
+        # a MiniLM text encoder stays a reference to the package (not 45 MB of weights in every checkpoint)
+        kept = (components.meta or {}).get("text_encoder", {"kind": "saved"})
         if config.text_encoder is not None:
             components.tokenizer, components.text_encoder = load_text_encoder(config.text_encoder)
-        text_meta = {"kind": "saved"}
+            kept = {"kind": MINILM} if config.text_encoder == MINILM else {"kind": "saved"}
+        text_meta = kept
         factor = latent_factor(components.vae)
     if config.image_size % factor:
         raise ValueError(f"image_size {config.image_size} must be divisible by the VAE factor {factor}")
