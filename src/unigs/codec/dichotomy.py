@@ -625,60 +625,9 @@ def decode(colormap, delta: float = 10.0, keep_background: bool = False, **kwarg
     return decode_with_colors(colormap, delta, keep_background, **kwargs)[0]
 
 
-def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, *,
-                     features: str = "rgb+lab", min_area: int = 24, edge_threshold: float = 24.0,
-                     snap_to_palette: bool = False, bin_size: int = 8, max_leaves: int = 256,
-                     background_level: float = 32.0, max_clean_colors: int = 256, regions: bool = True,
-                     work_size: int | None = 128):
-    """Plain, slow Φ: the rules of :func:`decode` with per-pixel 2-means (no histogram: every pixel is its
-    own unit, with its exact colour and feature; ``bin_size`` only enters the painted-map test; the flat
-    mask by the torch :func:`_flat_mask`). One ``(H, W, 3)`` colormap → ``(K, H, W) bool``, same container
-    as the input."""
-    _check_args(delta, features, min_area, bin_size, edge_threshold)
-    work_size = _check_work_size(work_size)
-    batch, is_numpy, batched = _as_colormaps(colormap)
-    if batched:
-        raise ValueError(f"decode_reference takes one (H, W, 3) colormap, got shape {tuple(batch.shape)}")
-    img = _as_uint8(batch[0].cpu())
-    labels, colors = _reference_ids(img.numpy(), delta, keep_background, features, int(min_area),
-                                    edge_threshold, snap_to_palette, bin_size, max_leaves, background_level,
-                                    max_clean_colors, bool(regions), work_size)
-    masks = labels[None] == np.arange(len(colors))[:, None, None]
-    return masks if is_numpy else torch.from_numpy(masks).to(batch.device)
+def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, **kwargs):
+    """Plain, slow Φ for tests (:func:`unigs.codec.reference.decode_reference`, same arguments as
+    :func:`decode`): one ``(H, W, 3)`` colormap → ``(K, H, W) bool``."""
+    from unigs.codec.reference import decode_reference as reference  # it builds on this module
 
-
-def _reference_ids(img_np, delta, keep_background, features, min_area, edge_threshold, snap_to_palette,
-                   bin_size, max_leaves, background_level, max_clean_colors, regions, work_size):
-    """:func:`decode_reference` of one uint8 numpy map as (ids (H, W) int64, colours (K, 3) uint8)."""
-    from unigs.codec import regions as rg
-
-    f = rg.work_factor(img_np.shape[:2], work_size) if regions else 1
-    if f > 1 and not rg.looks_painted(img_np, max_clean_colors):  # the work scale, as decode
-        small = rg.box_down(img_np, f)
-        ids, colors = _reference_ids(small, delta, keep_background, features, max(1, round(min_area / f**2)),
-                                     edge_threshold, snap_to_palette, bin_size, max_leaves, background_level,
-                                     max_clean_colors, regions, None)
-        return rg.upsample_ids(ids, colors, small, img_np, f)
-    img = torch.from_numpy(img_np)
-    h, w = img.shape[:2]
-    rgb = img.reshape(-1, 3).double().numpy()
-    v = rgb.astype(np.int64)
-    colours = np.unique((v[:, 0] << 16) | (v[:, 1] << 8) | v[:, 2])
-    shift = bin_size.bit_length() - 1  # painted: few colours, no two in one histogram bin (as decode)
-    bins = np.unique(((colours >> 16) >> shift << 16) | (((colours >> 8) & 255) >> shift << 8)
-                     | ((colours & 255) >> shift))
-    clean = len(colours) <= max_clean_colors and len(bins) == len(colours)
-    ones = np.ones(h * w)
-    if clean:
-        flat = ones
-    else:  # every pixel takes its 4×4 cell's flag
-        cells = _flat_mask(img, edge_threshold).numpy()
-        flat = np.repeat(np.repeat(cells, 4, 0), 4, 1)[:h, :w].reshape(-1).astype(np.float64)
-    feat = _features_np(rgb, features)
-    leaf, k, bg_id = _decode_units(rgb, feat, ones, flat, clean=clean, delta=delta, min_area=int(min_area),
-                                   max_leaves=max_leaves, background_level=background_level)
-    labels, colors = rg._finish(leaf.reshape(h, w), k, bg_id, img_np, clean=clean, regions=regions,
-                                features=features, keep_background=keep_background, min_area=min_area,
-                                delta=delta, snap_to_palette=snap_to_palette,
-                                background_level=background_level)
-    return labels.reshape(h, w), colors
+    return reference(colormap, delta, keep_background, **kwargs)
