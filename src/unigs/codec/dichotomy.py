@@ -517,14 +517,16 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
     (K, 3) uint8 colours; a large decoded map goes through the work scale (module docstring)."""
     from unigs.codec import regions as rg  # regions builds on this module's primitives
 
-    f = rg.work_factor(tuple(img.shape[:2]), opts["work_size"]) if opts["regions"] else 1
-    if f > 1:
+    if opts["regions"] and opts["work_size"] is not None:
         img_np = img if isinstance(img, np.ndarray) else img.cpu().numpy()
-        if not rg.looks_painted(img_np, max_clean_colors):
-            small = rg.box_down(img_np, f)
-            small_opts = {**opts, "min_area": max(1, round(opts["min_area"] / f**2)), "work_size": None}
-            ids, colors = _decode_ids(small, small_opts, bin_size, edge_threshold, max_clean_colors)
-            ids, colors = rg.upsample_ids(ids, colors, small, img_np, f)
+
+        def decode_small(small, area):
+            return _decode_ids(small, {**opts, "min_area": area, "work_size": None}, bin_size, edge_threshold,
+                               max_clean_colors)
+
+        scaled = rg.at_work_scale(img_np, opts["work_size"], max_clean_colors, opts["min_area"], decode_small)
+        if scaled is not None:
+            ids, colors = scaled
             if not isinstance(img, np.ndarray):
                 ids = torch.from_numpy(ids).long().to(img.device)
             return ids, colors

@@ -43,13 +43,15 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
 def _reference_ids(img_np, delta, keep_background, features, min_area, edge_threshold, snap_to_palette,
                    bin_size, max_leaves, background_level, max_clean_colors, regions, work_size):
     """:func:`decode_reference` of one uint8 numpy map as (ids (H, W) int64, colours (K, 3) uint8)."""
-    f = rg.work_factor(img_np.shape[:2], work_size) if regions else 1
-    if f > 1 and not rg.looks_painted(img_np, max_clean_colors):  # the work scale, as decode
-        small = rg.box_down(img_np, f)
-        ids, colors = _reference_ids(small, delta, keep_background, features, max(1, round(min_area / f**2)),
-                                     edge_threshold, snap_to_palette, bin_size, max_leaves, background_level,
-                                     max_clean_colors, regions, None)
-        return rg.upsample_ids(ids, colors, small, img_np, f)
+    if regions:  # the work scale, as decode
+        def decode_small(small, area):
+            return _reference_ids(small, delta, keep_background, features, area, edge_threshold,
+                                  snap_to_palette, bin_size, max_leaves, background_level, max_clean_colors,
+                                  regions, None)
+
+        scaled = rg.at_work_scale(img_np, work_size, max_clean_colors, min_area, decode_small)
+        if scaled is not None:
+            return scaled
     img = torch.from_numpy(img_np)
     h, w = img.shape[:2]
     rgb = img.reshape(-1, 3).double().numpy()

@@ -16,6 +16,11 @@ from unigs.codec.dichotomy import RGB_SCALE, _features_np, _group_sums, _segment
 MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
 MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (_midpoint)
 
+def _colour_sums(ids: np.ndarray, img: np.ndarray, n: int) -> np.ndarray:
+    """(n, 3) float64 sums of the (H, W, 3) image's colours per id; ``ids`` the flat ids in [0, n)."""
+    return np.stack([np.bincount(ids, weights=img[..., c].reshape(-1), minlength=n) for c in range(3)], 1)
+
+
 def _components(labels: np.ndarray):
     """4-connected regions of equal leaf id: (H, W) int64 ids 0..m−1, m, and every pair of touching
     regions once, (pa, pb) with pa < pb and their shared boundary length ``count`` in pixel edges."""
@@ -41,7 +46,7 @@ def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, feature
     cleaf = np.zeros(m, np.int64)
     cleaf[flat] = labels.reshape(-1)
     csize = np.bincount(flat, minlength=m).astype(np.float64)
-    crgb = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=m) for c in range(3)], 1)
+    crgb = _colour_sums(flat, img, m)
     crgb /= csize[:, None]  # exact mean colour of each region
     parent = np.arange(m)
     ids = np.arange(m)
@@ -261,7 +266,7 @@ def _finish(labels, k, bg_id, img, *, clean, regions, features, keep_background,
     n = len(bg)
     flat = pix.reshape(-1)
     size = np.bincount(flat, minlength=n).astype(np.float64)
-    color = np.stack([np.bincount(flat, weights=img[..., c].reshape(-1), minlength=n) for c in range(3)], 1)
+    color = _colour_sums(flat, img, n)
     color /= np.maximum(size, 1)[:, None]
     key = np.arange(n)
     if snap_to_palette:  # entities that snap to one palette colour are one entity
@@ -292,6 +297,18 @@ def work_factor(shape: tuple[int, int], work_size: int | None) -> int:
         return 1
     f = min(shape) // work_size
     return f if f >= 2 else 1
+
+
+def at_work_scale(img: np.ndarray, work_size: int | None, max_colors: int, min_area: int, decode_small):
+    """The work scale of Φ (dichotomy module docstring): (ids, colours) of a large decoded map, from
+    ``decode_small(small_map, small_min_area)`` at 1/f scale brought back by :func:`upsample_ids`; None
+    when the map runs at full resolution (small, or painted)."""
+    f = work_factor(img.shape[:2], work_size)
+    if f == 1 or looks_painted(img, max_colors):
+        return None
+    small = box_down(img, f)
+    ids, colors = decode_small(small, max(1, round(min_area / f**2)))
+    return upsample_ids(ids, colors, small, img, f)
 
 
 def looks_painted(img: np.ndarray, max_colors: int) -> bool:
@@ -352,8 +369,7 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     if len(by):
         flat = ids.reshape(-1) + 1  # 0: no id
         count = np.maximum(np.bincount(flat, minlength=k + 1), 1)
-        table = np.stack([np.bincount(flat, weights=small[..., c].reshape(-1), minlength=k + 1)
-                          for c in range(3)], 1) / count[:, None]
+        table = _colour_sums(flat, small, k + 1) / count[:, None]
         table = np.roll(table, -1, 0).astype(np.float32)  # row i: mean colour of id i, last row: no id
         dy, dx = np.divmod(np.arange(f * f), f)
         ys = np.minimum(by[:, None] * f + dy, H - 1)  # (m, f²); edge blocks repeat their last pixel
