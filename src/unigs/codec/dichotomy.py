@@ -92,6 +92,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unigs.codec import kernels
 from unigs.codec.color import _rgb_to_lab_numpy, _unit_float, check_rgb, rgb_to_lab
 
 __all__ = ["FEATURES", "decode", "decode_reference", "decode_with_colors", "pixel_features", "rgb_to_lab"]
@@ -175,68 +176,12 @@ def _group_sums(group: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
     return np.bincount(idx, weights=values.reshape(-1), minlength=k * d).reshape(k, d)
 
 
-def _two_means(xc: np.ndarray, w: np.ndarray, total: float, max_iter: int = 4) -> np.ndarray | None:
-    """Weighted 2-means (Eq. 6 𝓑𝓚) on centred rows ``xc`` (weights ``w``, Σw = ``total``); returns a bool
-    side per row, None if unsplittable.
-
-    Deterministic start: the best 2-means cut of the projections on the principal axis (12 power
-    iterations from the widest column of the weighted covariance, done as matrix powers; exact in 1-D via
-    prefix sums, as Otsu's threshold), then Lloyd steps in the full feature space.
-    """
-    xw = xc * w[:, None]
-    cov = xw.T @ xc
-    trace = cov.trace()
-    if len(xc) < 2 or not trace > 0:
-        return None
-    c2 = cov / trace  # eigenvalues in [0, 1]: the powers neither overflow nor vanish for the top one
-    c2 = c2 @ c2
-    c4 = c2 @ c2
-    proj = xc @ (c4 @ (c4 @ (c4 @ cov[:, cov.diagonal().argmax()])))  # on cov¹² · (widest column)
-    order = proj.argsort(kind="stable")
-    ws, ps = w[order], proj[order]
-    cw = ws.cumsum()[:-1]
-    cs = (ws * ps).cumsum()[:-1]  # Σ w · proj = 0 (centred): the other side's sum is −cs
-    gain = cs * cs / (cw * (total - cw))  # between-class scatter / W² (Otsu)
-    gain[ps[1:] <= ps[:-1]] = -1.0  # only cut between distinct values
-    cut = gain.argmax()
-    if gain[cut] <= 0:
-        return None
-    side = proj > ps[cut]
-    for _ in range(max_iter):  # Lloyd steps; centred, so the other centroid is c0 = −s1 / (W − m1)
-        m1 = float(w @ side)
-        if m1 <= 0 or m1 >= total:
-            return None
-        s1 = side @ xw  # m1 · c1
-        # |x − c1|² < |x − c0|²  ⇔  x · s1 > |s1|² (W − 2 m1) / (2 m1 (W − m1))
-        new = xc @ s1 > float(s1 @ s1) * (total - 2 * m1) / (2 * m1 * (total - m1))
-        if (new == side).all():
-            break
-        side = new
-    return None if side.all() or not side.any() else side
-
-
 def _dichotomy(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_leaves: int) -> np.ndarray:
-    """Depth-first progressive dichotomy (Eq. 6–7) over weighted rows; returns the leaf id of each row."""
-    leaf = np.zeros(len(x), dtype=np.int64)
-    n_leaves = 0
-    stack = [np.arange(len(x))]
-    while stack:
-        idx = stack.pop()
-        xi, wi = x[idx], w[idx]
-        total = float(wi.sum())
-        xc = xi - wi @ xi / total
-        d2 = np.einsum("ij,ij->i", xc, xc)
-        side = None
-        if n_leaves + len(stack) + 2 <= max_leaves and (
-                wi @ d2 >= delta * total  # Eq. 7: mean squared distance ≥ δ
-                or wi @ (d2 > FAR_FACTOR * delta) >= min_area):  # small-mode guard
-            side = _two_means(xc, wi, total)
-        if side is None:
-            leaf[idx] = n_leaves
-            n_leaves += 1
-        else:
-            stack += [idx[~side], idx[side]]
-    return leaf
+    """Depth-first progressive dichotomy (Eq. 6–7) over weighted rows; returns the leaf id of each row.
+    The 2-means and the stop rule are in the module docstring; one compiled loop
+    (:func:`unigs.codec.kernels.dichotomy`)."""
+    return kernels.dichotomy(np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64),
+                             float(delta), float(min_area), int(max_leaves), FAR_FACTOR)
 
 
 def _union_fails(m, s1, s2, mass_a, sx_a, mass_b, sx_b, delta: float, min_area: float):

@@ -11,6 +11,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.measure import label as _label
 
+from unigs.codec import kernels
 from unigs.codec.dichotomy import RGB_SCALE, _features_np, _group_sums, _segment_residual
 
 MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
@@ -322,84 +323,30 @@ def looks_painted(img: np.ndarray, max_colors: int) -> bool:
 
 
 def box_down(img: np.ndarray, f: int) -> np.ndarray:
-    """(H, W, 3) uint8 → (⌈H/f⌉, ⌈W/f⌉, 3) uint8 means of f×f blocks (edge rows/columns repeated)."""
-    h, w = img.shape[:2]
-    hs, ws = -(-h // f), -(-w // f)
-    if (hs * f, ws * f) != (h, w):
-        img = np.pad(img, ((0, hs * f - h), (0, ws * f - w), (0, 0)), mode="edge")
-    rows = img[0::f].astype(np.uint16 if f * f * 255 < 2**16 else np.uint32)  # strided adds: no reduce
-    for i in range(1, f):
-        rows += img[i::f]
-    s = rows[:, 0::f].copy()
-    for i in range(1, f):
-        s += rows[:, i::f]
-    return ((s + f * f // 2) // (f * f)).astype(np.uint8)
-
-
-def _nearest(x: np.ndarray, cand: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """(m, p) candidate of (m, L) ``cand`` whose colour ``table[cand]`` is closest to x (m, p, 3) uint8."""
-    x = x.astype(np.float32)
-    col = table[cand]  # (m, L, 3)
-    d = (x[:, :, None, 0] - col[:, None, :, 0]) ** 2  # channel by channel: no reduce over a 3-axis
-    for c in (1, 2):
-        d += (x[:, :, None, c] - col[:, None, :, c]) ** 2
-    return np.take_along_axis(cand, d.argmin(-1), 1)
+    """(H, W, 3) uint8 → (⌈H/f⌉, ⌈W/f⌉, 3) uint8 rounded means of f×f blocks (edge rows/columns repeated)."""
+    return kernels.box_down(np.ascontiguousarray(img), int(f))
 
 
 def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np.ndarray, f: int):
     """Entity ids of a map decoded at 1/f scale → full resolution, and their colours, by area again.
 
-    ids (h, w) int64 (−1: none) of ``small`` = box_down(img, f), colors (K, 3) uint8 per id. A full-res
+    ids (h, w) int (−1: none) of ``small`` = box_down(img, f), colors (K, 3) uint8 per id. A full-res
     pixel of a block whose 3×3 block neighbourhood holds one id takes it; in a block at an entity
     boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
-    −1 stands for the mean of the pixels without an id, black if there are none): the boundary moves back to
-    pixel precision, the midpoint of a blend (Fig. 3). Returns (ids (H, W) int32, colors (K', 3) uint8),
-    K' ≤ K ids ordered by area descending (ties: colour ascending), as :func:`_finish`.
+    −1 stands for the mean of the pixels without an id, black if there are none; ties: the block's own
+    id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3). One compiled pass
+    over the pixels (:func:`unigs.codec.kernels.refine_blocks`). Returns (ids (H, W) int32, colors (K', 3)
+    uint8), K' ≤ K ids ordered by area descending (ties: colour ascending), as :func:`_finish`.
     """
-    h, w = ids.shape
-    H, W = img.shape[:2]
     k = len(colors)
-    pad = np.pad(ids, 1, mode="edge")
-    near = [pad[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]  # 9 × (h, w), centre = ids
-    mixed = np.zeros((h, w), bool)
-    for n in near:
-        mixed |= n != ids
-    by, bx = np.nonzero(mixed)  # boundary blocks
-    ys = xs = new = np.zeros((0, f * f), np.int64)
-    if len(by):
-        flat = ids.reshape(-1) + 1  # 0: no id
-        count = np.maximum(np.bincount(flat, minlength=k + 1), 1)
-        table = _colour_sums(flat, small, k + 1) / count[:, None]
-        table = np.roll(table, -1, 0).astype(np.float32)  # row i: mean colour of id i, last row: no id
-        dy, dx = np.divmod(np.arange(f * f), f)
-        ys = np.minimum(by[:, None] * f + dy, H - 1)  # (m, f²); edge blocks repeat their last pixel
-        xs = np.minimum(bx[:, None] * f + dx, W - 1)
-        cand = np.stack([n[by, bx] for n in near], 1)  # (m, 9)
-        own = cand[:, 4]
-        differs = cand != own[:, None]
-        other = cand[np.arange(len(by)), differs.argmax(1)]  # the first neighbour id that differs
-        junction = (differs & (cand != other[:, None])).any(1)  # blocks with ≥ 3 ids try all 9
-        new = np.empty(ys.shape, np.int64)
-        two = ~junction
-        if two.any():  # other iff x·(c_own − c_other) < (|c_own|² − |c_other|²) / 2 (ties: own)
-            x = img[ys[two], xs[two]].astype(np.float32)
-            a, b = table[own[two]], table[other[two]]
-            gap, thr = a - b, ((a * a).sum(1) - (b * b).sum(1)) / 2
-            dot = x[..., 0] * gap[:, None, 0] + x[..., 1] * gap[:, None, 1] + x[..., 2] * gap[:, None, 2]
-            new[two] = np.where(dot < thr[:, None], other[two, None], own[two, None])
-        if junction.any():
-            new[junction] = _nearest(img[ys[junction], xs[junction]], cand[junction], table)
-    if (h * f, w * f) == (H, W):  # areas from the block counts, corrected at the boundary blocks
-        area = (f * f * (np.bincount(ids.reshape(-1) + 1, minlength=k + 1)
-                         - np.bincount(ids[by, bx] + 1, minlength=k + 1))
-                + np.bincount(new.reshape(-1) + 1, minlength=k + 1))[1:]
-    else:
-        full = np.repeat(np.repeat(ids, f, 0), f, 1)[:H, :W]
-        full[ys, xs] = new
-        area = np.bincount(full.reshape(-1) + 1, minlength=k + 1)[1:]
+    flat = ids.reshape(-1) + 1  # 0: no id
+    count = np.maximum(np.bincount(flat, minlength=k + 1), 1)
+    table = _colour_sums(flat, small, k + 1) / count[:, None]
+    table = np.ascontiguousarray(np.roll(table, -1, 0), np.float32)  # row i: mean of id i, last: no id
+    full, area = kernels.refine_blocks(np.ascontiguousarray(ids, np.int32), table, np.ascontiguousarray(img),
+                                       int(f), k)
+    area = area[:k]
     order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
-    rank = np.full(k + 1, -1, dtype=np.int32)  # last slot: id −1 stays −1; int32 halves the full-res writes
+    rank = np.full(k + 1, -1, dtype=np.int32)  # last slot: id −1 stays −1
     rank[order] = np.arange(len(order))
-    out = np.repeat(np.repeat(rank[ids], f, 0), f, 1)[:H, :W]
-    out[ys, xs] = rank[new]
-    return out, colors[order].reshape(-1, 3)
+    return kernels.relabel(full, rank), colors[order].reshape(-1, 3)
