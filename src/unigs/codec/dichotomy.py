@@ -176,67 +176,6 @@ def _group_sums(group: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
     return np.bincount(idx, weights=values.reshape(-1), minlength=k * d).reshape(k, d)
 
 
-def _dichotomy(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_leaves: int) -> np.ndarray:
-    """Depth-first progressive dichotomy (Eq. 6–7) over weighted rows; returns the leaf id of each row.
-    The 2-means and the stop rule are in the module docstring; one compiled loop
-    (:func:`unigs.codec.kernels.dichotomy`)."""
-    return kernels.dichotomy(np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64),
-                             float(delta), float(min_area), int(max_leaves), FAR_FACTOR)
-
-
-def _union_fails(m, s1, s2, mass_a, sx_a, mass_b, sx_b, delta: float, min_area: float):
-    """Stop rule on the union of leaves a, b from their sums, vectorised over pairs (arrays, last axis =
-    features): Eq. 7 on the union, and the small-mode guard on leaf level (neither part may be a mode of
-    ≥ min_area far from the union mean)."""
-    mu = s1 / m[..., None]
-    far_a = (((sx_a / mass_a[..., None] - mu) ** 2).sum(-1) > FAR_FACTOR * delta) & (mass_a >= min_area)
-    far_b = (((sx_b / mass_b[..., None] - mu) ** 2).sum(-1) > FAR_FACTOR * delta) & (mass_b >= min_area)
-    return (s2 / m - (s1**2).sum(-1) / m**2 >= delta) | far_a | far_b
-
-
-def _merge_back(leaf: np.ndarray, x: np.ndarray, w: np.ndarray, delta: float, min_area: float) -> np.ndarray:
-    """Merge leaves whose union passes the stop rule, closest pairs first (one pass, union-find); undoes
-    2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut in its middle).
-    ``leaf`` holds ids 0..k−1, each used; returns compact ids (0.., in order of the smallest member)."""
-    k = int(leaf.max()) + 1
-    mass = np.bincount(leaf, weights=w, minlength=k)
-    sx = _group_sums(leaf, k, x * w[:, None])  # Σ w x per leaf
-    sxx = np.bincount(leaf, weights=np.einsum("ij,ij->i", x, x) * w, minlength=k)  # Σ w |x|² per leaf
-    cen = sx / mass[:, None]
-    d2 = ((cen[:, None] - cen[None]) ** 2).sum(-1)
-    # Only pairs whose between-leaf term alone is below δ can pass Eq. 7 together.
-    between = mass[:, None] * mass[None] / (mass[:, None] + mass[None]) ** 2 * d2
-    ii, jj = np.nonzero(np.triu(between < delta, 1))
-    if len(ii) == 0:
-        return leaf
-    # The rule for every candidate pair of unmerged leaves at once; below, a pair is re-checked only when a
-    # merge has changed the sums of one of its leaves (in plain floats: a handful of 6-d sums).
-    fails = _union_fails(mass[ii] + mass[jj], sx[ii] + sx[jj], sxx[ii] + sxx[jj], mass[ii], sx[ii],
-                         mass[jj], sx[jj], delta, min_area)
-    if fails.all():
-        return leaf
-    root, touched = list(range(k)), [False] * k
-    mass_, sx_, sxx_ = mass.tolist(), sx.tolist(), sxx.tolist()
-    far = FAR_FACTOR * delta
-    ii, jj = ii.tolist(), jj.tolist()
-    for n in np.argsort(d2[ii, jj], kind="stable").tolist():
-        a, b = root[ii[n]], root[jj[n]]
-        if a == b or (fails[n] and not (touched[a] or touched[b])):
-            continue
-        ma, mb, sa, sb = mass_[a], mass_[b], sx_[a], sx_[b]
-        m, s1, s2 = ma + mb, [p + q for p, q in zip(sa, sb, strict=True)], sxx_[a] + sxx_[b]
-        if touched[a] or touched[b]:  # _union_fails for one pair
-            mu = [v / m for v in s1]
-            if (s2 / m - sum(v * v for v in s1) / m**2 >= delta
-                    or ma >= min_area and sum((p / ma - u) ** 2 for p, u in zip(sa, mu, strict=True)) > far
-                    or mb >= min_area and sum((q / mb - u) ** 2 for q, u in zip(sb, mu, strict=True)) > far):
-                continue
-        root = [a if r == b else r for r in root]
-        mass_[a], sx_[a], sxx_[a], touched[a] = m, s1, s2, True
-    compact = {r: i for i, r in enumerate(sorted(set(root)))}
-    return np.array([compact[r] for r in root])[leaf]
-
-
 # ------------------------------------------------------------------------------------- boundaries
 def _flat_mask(img: torch.Tensor, edge_threshold: float) -> torch.Tensor:
     """(H, W, 3) colormap → (⌈H/4⌉, ⌈W/4⌉) bool per 4×4 cell, True where the local colour gradient is small.
@@ -359,16 +298,11 @@ def _bin_table(bits: int, features: str) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------- leaves
 def _leaves(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_leaves: int) -> np.ndarray:
-    """Eq. 6–7 dichotomy, then merge-back: compact leaf ids (n,) of the weighted rows."""
-    return _merge_back(_dichotomy(x, w, delta, min_area, max_leaves), x, w, delta, min_area)
-
-
-def _segment_residual(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared distance of points ``x`` to the segments [a, b] (arrays (..., D), broadcast): ≈ 0 for a
-    blend t·a + (1 − t)·b, the colour of a blurred boundary between a and b (Fig. 3)."""
-    seg, rel = b - a, x - a
-    t = np.clip((rel * seg).sum(-1) / np.maximum((seg * seg).sum(-1), 1e-12), 0.0, 1.0)
-    return ((rel - t[..., None] * seg) ** 2).sum(-1)
+    """Eq. 6–7 dichotomy, then merge-back (module docstring): compact leaf ids (n,) of the weighted rows;
+    compiled loops (:func:`unigs.codec.kernels.dichotomy`, :func:`unigs.codec.kernels.merge_back`)."""
+    x, w = np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64)
+    leaf = kernels.dichotomy(x, w, float(delta), float(min_area), int(max_leaves), FAR_FACTOR)
+    return kernels.merge_back(leaf, x, w, float(delta), float(min_area), FAR_FACTOR)
 
 
 def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leaves, background_level):
@@ -405,14 +339,7 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
         have = leaf >= 0
         size = np.bincount(leaf[have], weights=w_all[have], minlength=k)
         anchor = _group_sums(leaf[have], k, rgb[have] * w_all[have, None])[size > 0] / size[size > 0, None]
-        a, x = anchor * RGB_SCALE, rgb[loose] * RGB_SCALE
-        res = np.full(len(loose), np.inf)
-        if len(a):
-            near = np.argsort(((x[:, None] - a[None]) ** 2).sum(-1), 1)[:, :4]  # among the 4 nearest
-            ii, jj = np.triu_indices(near.shape[1])
-            res = _segment_residual(x[:, None], a[near[:, ii]], a[near[:, jj]]).min(1)
-        if bg_id >= 0:  # and from each of them to black
-            res = np.minimum(res, _segment_residual(x[:, None], a[0], a[near]).min(1))
+        res = kernels.blend_residual(rgb[loose] * RGB_SCALE, anchor * RGB_SCALE, bg_id >= 0)
         odd = loose[res > FAR_FACTOR * delta]
         if len(odd):
             lo = _leaves(feat[odd], w_all[odd], float(delta), min_area, max_leaves)

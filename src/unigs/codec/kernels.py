@@ -19,20 +19,21 @@ def box_down(img, f):
     h, w = img.shape[0], img.shape[1]
     hs, ws = (h + f - 1) // f, (w + f - 1) // f
     out = np.empty((hs, ws, 3), np.uint8)
-    acc = np.zeros((ws, 3), np.int64)
+    rows = np.empty((w, 3), np.int32)
     half, area = f * f // 2, f * f
     for by in range(hs):
-        acc[:] = 0
-        for dy in range(f):
+        rows[:] = 0
+        for dy in range(f):  # the block row's f image rows, summed (contiguous, vectorised)
             y = min(by * f + dy, h - 1)
-            for x in range(ws * f):
-                xc = min(x, w - 1)
-                b = x // f
+            for x in range(w):
                 for c in range(3):
-                    acc[b, c] += img[y, xc, c]
-        for b in range(ws):
+                    rows[x, c] += img[y, x, c]
+        for bx in range(ws):  # then f columns per block
             for c in range(3):
-                out[by, b, c] = (acc[b, c] + half) // area
+                acc = 0
+                for dx in range(f):
+                    acc += rows[min(bx * f + dx, w - 1), c]
+                out[by, bx, c] = (acc + half) // area
     return out
 
 
@@ -93,13 +94,14 @@ def refine_blocks(ids, table, img, f, n_ids):
 
 @njit(cache=True, nogil=True)
 def relabel(ids, rank):
-    """ids (H, W) int32 in [−1, len(rank) − 1) → rank[ids] in place (−1 reads the last slot)."""
+    """ids (H, W) int in [−1, len(rank) − 1) → rank[ids] (−1 reads the last slot), in rank's dtype."""
     last = len(rank) - 1
+    out = np.empty(ids.shape, rank.dtype)
     for y in range(ids.shape[0]):
         for x in range(ids.shape[1]):
             v = ids[y, x]
-            ids[y, x] = rank[v if v >= 0 else last]
-    return ids
+            out[y, x] = rank[v if v >= 0 else last]
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -233,3 +235,288 @@ def dichotomy(x, w, delta, min_area, max_leaves, far_factor):
         starts[top + 1], ends[top + 1] = lo, e
         top += 2
     return leaf
+
+
+@njit(cache=True, nogil=True)
+def id_sums(ids, img, n, offset):
+    """Pixel count (n,) and colour sums (n, 3), float64, per id of the (H, W) int map ``ids`` + ``offset``
+    (in [0, n)) over the (H, W, 3) uint8 image, in one pass."""
+    count = np.zeros(n)
+    sums = np.zeros((n, 3))
+    for y in range(ids.shape[0]):
+        for x in range(ids.shape[1]):
+            i = ids[y, x] + offset
+            count[i] += 1
+            sums[i, 0] += img[y, x, 0]
+            sums[i, 1] += img[y, x, 1]
+            sums[i, 2] += img[y, x, 2]
+    return count, sums
+
+
+@njit(cache=True, nogil=True)
+def _root(parent, i):
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+@njit(cache=True, nogil=True)
+def label4(values):
+    """4-connected regions of equal value in an (H, W) int map → (H, W) int64 ids 0..m−1, numbered in
+    raster order of their first pixel (as scikit-image's ``label``), and m."""
+    h, w = values.shape
+    parent = np.arange(h * w)
+    for y in range(h):
+        for x in range(w):
+            i = y * w + x
+            if x > 0 and values[y, x - 1] == values[y, x]:
+                a, b = _root(parent, i - 1), _root(parent, i)
+                parent[max(a, b)] = min(a, b)
+            if y > 0 and values[y - 1, x] == values[y, x]:
+                a, b = _root(parent, i - w), _root(parent, i)
+                parent[max(a, b)] = min(a, b)
+    comp = np.empty((h, w), np.int64)
+    rank = np.full(h * w, -1)
+    m = 0
+    for i in range(h * w):  # a root is its region's first pixel in raster order (unions keep the min)
+        r = _root(parent, i)
+        if rank[r] < 0:
+            rank[r] = m
+            m += 1
+        comp[i // w, i % w] = rank[r]
+    return comp, m
+
+
+@njit(cache=True, nogil=True)
+def components(labels):
+    """4-connected regions of equal leaf id: (comp (H, W) int64 ids 0..m−1, m, pa, pb, count): every pair
+    of touching regions once, pa < pb ascending by (pa, pb), with its shared boundary in pixel edges."""
+    comp, m = label4(labels)
+    h, w = comp.shape
+    codes = np.empty(2 * h * w, np.int64)
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            c = comp[y, x]
+            if x > 0 and comp[y, x - 1] != c:
+                codes[n] = min(c, comp[y, x - 1]) * m + max(c, comp[y, x - 1])
+                n += 1
+            if y > 0 and comp[y - 1, x] != c:
+                codes[n] = min(c, comp[y - 1, x]) * m + max(c, comp[y - 1, x])
+                n += 1
+    codes = np.sort(codes[:n])
+    pa, pb, count = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.float64)
+    k = 0
+    for i in range(n):
+        if i == 0 or codes[i] != codes[i - 1]:
+            pa[k], pb[k], count[k] = codes[i] // m, codes[i] % m, 1.0
+            k += 1
+        else:
+            count[k - 1] += 1.0
+    return comp, m, pa[:k], pb[:k], count[:k]
+
+
+@njit(cache=True, nogil=True)
+def midpoint(pix, img, steps):
+    """Fig. 3 blends with black (:func:`unigs.codec.regions._midpoint`), in place on pix (H, W) int64
+    (0: background, ≥ 1 entities; some background pixel required): a pixel of entity e whose colour
+    projects on the segment black → c_e below its middle goes to the background; c_e is the mean of e's
+    pixels at or above that middle, from e's plain mean in ``steps`` fixed-point steps."""
+    h, w = pix.shape
+    n = pix.max() + 1
+    black = np.zeros(3)
+    nb = 0
+    for y in range(h):
+        for x in range(w):
+            if pix[y, x] == 0:
+                nb += 1
+                for c in range(3):
+                    black[c] += img[y, x, c]
+    black /= nb
+    seg = np.zeros((n, 3))
+    keep = np.ones((h, w), np.bool_)
+    for _ in range(steps):
+        sums, cnt = np.zeros((n, 3)), np.zeros(n)
+        for y in range(h):
+            for x in range(w):
+                e = pix[y, x]
+                if e > 0 and keep[y, x]:
+                    cnt[e] += 1
+                    for c in range(3):
+                        sums[e, c] += img[y, x, c] - black[c]
+        half = np.empty(n)
+        for e in range(n):
+            for c in range(3):
+                seg[e, c] = sums[e, c] / max(cnt[e], 1.0)
+            half[e] = max(0.5 * (seg[e, 0] ** 2 + seg[e, 1] ** 2 + seg[e, 2] ** 2), 0.5e-12)
+        for y in range(h):
+            for x in range(w):
+                e = pix[y, x]
+                if e > 0:
+                    dot = ((img[y, x, 0] - black[0]) * seg[e, 0] + (img[y, x, 1] - black[1]) * seg[e, 1]
+                           + (img[y, x, 2] - black[2]) * seg[e, 2])
+                    keep[y, x] = dot >= half[e]
+    for y in range(h):
+        for x in range(w):
+            if not keep[y, x]:
+                pix[y, x] = 0
+    return pix
+
+
+@njit(cache=True, nogil=True)
+def fill_holes(pix, min_area):
+    """Background specks (4-connected, < ``min_area`` px) of pix (H, W) int64 (0: background) → the entity
+    they share the most boundary with (ties: the smaller id); in place."""
+    h, w = pix.shape
+    hole, m = label4((pix == 0).astype(np.int8))
+    size = np.zeros(m, np.int64)
+    for y in range(h):
+        for x in range(w):
+            size[hole[y, x]] += 1
+    n = pix.max() + 1
+    small = np.zeros(m, np.bool_)
+    for y in range(h):
+        for x in range(w):
+            small[hole[y, x]] = pix[y, x] == 0 and size[hole[y, x]] < min_area
+    if not small.any():
+        return pix
+    codes = np.empty(4 * h * w, np.int64)  # (hole, entity) per boundary edge of a small hole
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if not small[hole[y, x]]:
+                continue
+            for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+                yy, xx = y + dy, x + dx
+                if 0 <= yy < h and 0 <= xx < w and pix[yy, xx] > 0:
+                    codes[k] = hole[y, x] * n + pix[yy, xx]
+                    k += 1
+    codes = np.sort(codes[:k])
+    target = np.zeros(m, np.int64)
+    best = np.zeros(m, np.int64)
+    run = 0
+    for i in range(k):  # ascending codes: per hole, the entity with the longest run (ties: smaller id)
+        run = run + 1 if i > 0 and codes[i] == codes[i - 1] else 1
+        if i == k - 1 or codes[i + 1] != codes[i]:
+            q, e = codes[i] // n, codes[i] % n
+            if run > best[q]:
+                target[q], best[q] = e, run
+    for y in range(h):
+        for x in range(w):
+            if small[hole[y, x]]:
+                pix[y, x] = target[hole[y, x]]
+    return pix
+
+
+@njit(cache=True, nogil=True)
+def _union_fails(ma, sa, mb, sb, sxx, delta, min_area, far_factor):
+    """The stop rule on the union of leaves a and b from their sums (mass m, Σ w x s, Σ w |x|² of the
+    union): Eq. 7 on the union, or either part a mode of ≥ min_area farther than √(far_factor·δ) from the
+    union mean."""
+    m = ma + mb
+    s2 = 0.0
+    far_a, far_b = 0.0, 0.0
+    for c in range(len(sa)):
+        mu = (sa[c] + sb[c]) / m
+        s2 += (sa[c] + sb[c]) ** 2
+        far_a += (sa[c] / ma - mu) ** 2
+        far_b += (sb[c] / mb - mu) ** 2
+    return (sxx / m - s2 / m**2 >= delta or ma >= min_area and far_a > far_factor * delta
+            or mb >= min_area and far_b > far_factor * delta)
+
+
+@njit(cache=True, nogil=True)
+def merge_back(leaf, x, w, delta, min_area, far_factor):
+    """Merge leaves whose union passes the stop rule, closest centroids first (ties: row-major pair order),
+    union-find; undoes 2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut
+    in its middle). ``leaf`` (n,) ids 0..k−1, each used; returns compact ids (0.., in order of the
+    smallest member id)."""
+    n, d = x.shape
+    k = leaf.max() + 1
+    mass, sx, sxx = np.zeros(k), np.zeros((k, d)), np.zeros(k)
+    for i in range(n):
+        q = leaf[i]
+        mass[q] += w[i]
+        for c in range(d):
+            sx[q, c] += x[i, c] * w[i]
+            sxx[q] += x[i, c] * x[i, c] * w[i]
+    cen = sx / mass.reshape(-1, 1)
+    # Only pairs whose between-leaf term alone is below δ can pass Eq. 7 together.
+    pi, pj, pd = np.empty(k * k, np.int64), np.empty(k * k, np.int64), np.empty(k * k)
+    p = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            d2 = 0.0
+            for c in range(d):
+                d2 += (cen[i, c] - cen[j, c]) ** 2
+            if mass[i] * mass[j] / (mass[i] + mass[j]) ** 2 * d2 < delta:
+                pi[p], pj[p], pd[p] = i, j, d2
+                p += 1
+    root = np.arange(k)
+    for r in np.argsort(pd[:p], kind="mergesort"):
+        a, b = root[pi[r]], root[pj[r]]
+        if a == b or _union_fails(mass[a], sx[a], mass[b], sx[b], sxx[a] + sxx[b], delta, min_area,
+                                  far_factor):
+            continue
+        for q in range(k):
+            if root[q] == b:
+                root[q] = a
+        mass[a] += mass[b]
+        sx[a] += sx[b]
+        sxx[a] += sxx[b]
+    rank = np.full(k, -1)
+    m = 0
+    for q in range(k):
+        if root[q] == q:
+            rank[q] = m
+            m += 1
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        out[i] = rank[root[leaf[i]]]
+    return out
+
+
+@njit(cache=True, nogil=True)
+def blend_residual(x, anchors, with_black):
+    """Squared distance (n,) of each colour x (n, 3) to the nearest blend of two anchor colours (segments
+    between any two of its 4 nearest anchors, and a point itself), and, ``with_black``, of anchor 0 (the
+    background) and one of them; inf without anchors."""
+    n, k = len(x), len(anchors)
+    out = np.full(n, np.inf)
+    near = np.empty(4, np.int64)
+    dist = np.empty(4)
+    for i in range(n):
+        m = 0  # the 4 nearest anchors, insertion-sorted (ties: the lower index first)
+        for q in range(k):
+            d = 0.0
+            for c in range(3):
+                d += (x[i, c] - anchors[q, c]) ** 2
+            if m < 4 or d < dist[m - 1]:
+                j = min(m, 3)
+                while j > 0 and dist[j - 1] > d:
+                    near[j], dist[j] = near[j - 1], dist[j - 1]
+                    j -= 1
+                near[j], dist[j] = q, d
+                m = min(m + 1, 4)
+        for a in range(m):
+            for b in range(a, m):
+                out[i] = min(out[i], segment_residual(x[i], anchors[near[a]], anchors[near[b]]))
+            if with_black:
+                out[i] = min(out[i], segment_residual(x[i], anchors[0], anchors[near[a]]))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def segment_residual(x, a, b):
+    """Squared distance of the point x to the segment [a, b] (3-vectors): ≈ 0 for a blend t·a + (1 − t)·b,
+    the colour of a blurred boundary between a and b (Fig. 3)."""
+    s2, dot = 0.0, 0.0
+    for c in range(3):
+        s2 += (b[c] - a[c]) ** 2
+        dot += (x[c] - a[c]) * (b[c] - a[c])
+    t = min(max(dot / max(s2, 1e-12), 0.0), 1.0)
+    r = 0.0
+    for c in range(3):
+        r += (x[c] - a[c] - t * (b[c] - a[c])) ** 2
+    return r
