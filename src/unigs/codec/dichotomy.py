@@ -70,9 +70,11 @@ Conventions the paper leaves open, fixed here:
   (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat mask in int16
   cell sums, equal to the float torch one); torch input runs the same steps in torch on its device, with
   the splits on CPU (a small table with data-dependent control flow), and gives the same masks. The
-  region clean-up of decoded maps runs on CPU in numpy (connected components, bincounts over the
-  pixels, merge rounds over the touching regions, float work per foreground pixel for the midpoint); at
-  full resolution it would dominate the time at 512² (≈ 5× the colour path), hence the work scale.
+  data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up (connected
+  components, merge rounds over the touching regions, midpoint, holes), the box mean and the refinement
+  back to full resolution — are compiled (numba: :mod:`unigs.codec.kernels`, :mod:`unigs.codec.merge`);
+  as numpy they were hundreds of small array calls per map. The clean-up runs on CPU; at full resolution
+  it would still cost several times the colour path at 512², hence the work scale.
   :func:`decode_reference` applies the same rules to single pixels (no histogram).
 * **Background.** The background leaf (or region group), and any entity whose mean colour has every
   channel < ``background_level``, are one background entity: dropped when ``keep_background=False``,

@@ -1,9 +1,10 @@
 """Compiled loops of Φ (numba): the passes whose numpy form costs a dozen array sweeps or a Python loop.
 
-Each kernel is a plain loop with the same rule as the numpy it replaced, documented where it is called
-(:mod:`unigs.codec.regions`, :mod:`unigs.codec.dichotomy`). Inputs are validated and typed by the callers;
-the kernels take contiguous numpy arrays only. ``cache=True`` keeps the machine code beside the source (or
-in numba's per-user cache when that folder is read-only), so only the first call on a machine compiles.
+Each kernel is a plain loop over one rule of :mod:`unigs.codec.dichotomy`'s module docstring; callers
+(:mod:`unigs.codec.dichotomy`, :mod:`unigs.codec.regions`) validate and type the inputs, and pass
+C-contiguous numpy arrays. The machine code is cached beside the source (or in numba's per-user cache when
+that folder is read-only), so only the first call on a machine compiles (about a minute for all of them on
+2 cores); :func:`compiled` falls back to compiling per process where no cache folder is writable.
 """
 
 from __future__ import annotations
@@ -12,73 +13,87 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+def compiled(fn):
+    """numba's ``njit`` with the machine code cached on disk; where no cache folder is writable (numba
+    then refuses ``cache=True``), compiled once per process instead."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
+@compiled
 def box_down(img, f):
     """(H, W, 3) uint8 → (⌈H/f⌉, ⌈W/f⌉, 3) uint8 rounded means of f×f blocks; a clipped border block
     repeats its last row/column (numpy ``pad(mode="edge")``)."""
     h, w = img.shape[0], img.shape[1]
     hs, ws = (h + f - 1) // f, (w + f - 1) // f
     out = np.empty((hs, ws, 3), np.uint8)
-    rows = np.empty((w, 3), np.int32)
+    flat = img.reshape(h, w * 3)  # C-contiguous input (the caller's)
+    rows = np.empty(w * 3, np.int32)
     half, area = f * f // 2, f * f
     for by in range(hs):
         rows[:] = 0
-        for dy in range(f):  # the block row's f image rows, summed (contiguous, vectorised)
+        for dy in range(f):  # the block row's f image rows, summed (contiguous: vectorised)
             y = min(by * f + dy, h - 1)
-            for x in range(w):
-                for c in range(3):
-                    rows[x, c] += img[y, x, c]
+            for i in range(w * 3):
+                rows[i] += flat[y, i]
         for bx in range(ws):  # then f columns per block
             for c in range(3):
                 acc = 0
                 for dx in range(f):
-                    acc += rows[min(bx * f + dx, w - 1), c]
+                    acc += rows[min(bx * f + dx, w - 1) * 3 + c]
                 out[by, bx, c] = (acc + half) // area
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def refine_blocks(ids, table, img, f, n_ids):
-    """Work-scale ids → full resolution (:func:`unigs.codec.regions.upsample_ids`).
+    """Work-scale ids → full resolution, first pass (:func:`unigs.codec.regions.upsample_ids`).
 
     ids (h, w) int32 in [−1, n_ids) per f×f block of img (H, W, 3) uint8; table (n_ids + 1, 3) float32
     mean colour of each id, row n_ids standing for −1. A block whose 3×3 block neighbourhood (clamped at
-    the border) holds one id gives it to all its pixels; in any other block each pixel takes the
+    the border) holds one id gives it to all its pixels; in any other (mixed) block each pixel takes the
     neighbourhood id whose table colour is closest (squared RGB distance; ties: the block's own id, then
-    the first in raster order). Returns (full (H, W) int32 ids, area (n_ids + 1,) int64 pixel count per
-    id, last slot for −1).
+    the first in raster order). Returns (mixed (h, w) bool, pick (H, W) int32 the ids chosen in mixed
+    blocks (undefined elsewhere), area (n_ids + 1,) int64 pixels per id, last slot for −1);
+    :func:`write_ranked` writes the final map.
     """
     h, w = ids.shape
     H, W = img.shape[0], img.shape[1]
-    out = np.empty((H, W), np.int32)
+    pad = np.empty((h + 2, w + 2), np.int32)  # ids with the border repeated: no clamping below
+    pad[1:-1, 1:-1] = ids
+    pad[0, 1:-1], pad[-1, 1:-1] = ids[0], ids[-1]
+    pad[:, 0], pad[:, -1] = pad[:, 1], pad[:, -2]
+    mixed = np.zeros((h, w), np.bool_)
+    pick = np.empty((H, W), np.int32)
     area = np.zeros(n_ids + 1, np.int64)
     cand = np.empty(9, np.int32)
     for by in range(h):
+        y0, y1 = by * f, min(by * f + f, H)
         for bx in range(w):
             own = ids[by, bx]
-            cand[0] = own
-            n = 1
-            for dy in range(-1, 2):
-                yy = min(max(by + dy, 0), h - 1)
-                for dx in range(-1, 2):
-                    v = ids[yy, min(max(bx + dx, 0), w - 1)]
-                    seen = False
+            x0, x1 = bx * f, min(bx * f + f, W)
+            same = True
+            for dy in range(3):
+                for dx in range(3):
+                    same &= pad[by + dy, bx + dx] == own
+            if same:
+                area[own if own >= 0 else n_ids] += (y1 - y0) * (x1 - x0)
+                continue
+            mixed[by, bx] = True
+            cand[0], n = own, 1
+            for dy in range(3):
+                for dx in range(3):
+                    v = pad[by + dy, bx + dx]
+                    new = True
                     for i in range(n):
-                        if cand[i] == v:
-                            seen = True
-                            break
-                    if not seen:
+                        new &= cand[i] != v
+                    if new:
                         cand[n] = v
                         n += 1
-            y1, x1 = min(by * f + f, H), min(bx * f + f, W)
-            if n == 1:
-                for y in range(by * f, y1):
-                    for x in range(bx * f, x1):
-                        out[y, x] = own
-                area[own if own >= 0 else n_ids] += (y1 - by * f) * (x1 - bx * f)
-                continue
-            for y in range(by * f, y1):
-                for x in range(bx * f, x1):
+            for y in range(y0, y1):
+                for x in range(x0, x1):
                     r, g, b = np.float32(img[y, x, 0]), np.float32(img[y, x, 1]), np.float32(img[y, x, 2])
                     best, best_d = own, np.float32(np.inf)
                     for i in range(n):
@@ -87,24 +102,55 @@ def refine_blocks(ids, table, img, f, n_ids):
                              + (b - table[row, 2]) ** 2)
                         if d < best_d:
                             best, best_d = cand[i], d
-                    out[y, x] = best
+                    pick[y, x] = best
                     area[best if best >= 0 else n_ids] += 1
-    return out, area
+    return mixed, pick, area
 
 
-@njit(cache=True, nogil=True)
-def relabel(ids, rank):
-    """ids (H, W) int in [−1, len(rank) − 1) → rank[ids] (−1 reads the last slot), in rank's dtype."""
+@compiled
+def write_ranked(ids, mixed, pick, rank, f):
+    """The full-resolution map of :func:`refine_blocks`, each id written as rank[id] (−1 reads the last
+    slot) in rank's dtype: a uniform block takes its own id, a mixed one its picks."""
+    h, w = ids.shape
+    H, W = pick.shape
     last = len(rank) - 1
-    out = np.empty(ids.shape, rank.dtype)
-    for y in range(ids.shape[0]):
-        for x in range(ids.shape[1]):
-            v = ids[y, x]
-            out[y, x] = rank[v if v >= 0 else last]
+    out = np.empty((H, W), rank.dtype)
+    line = np.empty(w * f, rank.dtype)
+    for by in range(h):
+        for bx in range(w):  # one row of blocks, expanded once, copied to its f image rows
+            v = ids[by, bx]
+            line[bx * f:bx * f + f] = rank[v if v >= 0 else last]
+        for y in range(by * f, min(by * f + f, H)):
+            out[y] = line[:W]
+        for bx in range(w):
+            if mixed[by, bx]:
+                for y in range(by * f, min(by * f + f, H)):
+                    for x in range(bx * f, min(bx * f + f, W)):
+                        v = pick[y, x]
+                        out[y, x] = rank[v if v >= 0 else last]
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled
+def few_bins(img, step, bits, max_bins):
+    """Whether the colours of every ``step``-th pixel of (H, W, 3) uint8 fall in at most ``max_bins`` bins
+    of ``bits`` bits per channel (stops at the first bin too many: decoded maps fail within a few rows)."""
+    seen = np.zeros(1 << (3 * bits), np.bool_)
+    shift = 8 - bits
+    n = 0
+    for y in range(0, img.shape[0], step):
+        for x in range(0, img.shape[1], step):
+            code = ((np.int64(img[y, x, 0]) >> shift) << (2 * bits)) | (
+                (np.int64(img[y, x, 1]) >> shift) << bits) | (np.int64(img[y, x, 2]) >> shift)
+            if not seen[code]:
+                seen[code] = True
+                n += 1
+                if n > max_bins:
+                    return False
+    return True
+
+
+@compiled
 def _two_means(xc, w, total, side, max_iter):
     """Weighted 2-means (Eq. 6) of centred rows ``xc`` (n, D), weights ``w`` (Σ = ``total``) into ``side``
     (n,) bool; False if the rows cannot be split (:func:`dichotomy`)."""
@@ -174,7 +220,7 @@ def _two_means(xc, w, total, side, max_iter):
     return 0 < ones < n
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def dichotomy(x, w, delta, min_area, max_leaves, far_factor):
     """Depth-first progressive dichotomy (Eq. 6–7) over weighted rows x (n, D) float64, w (n,) float64;
     returns the leaf id (n,) int64 of each row, leaves numbered in the order they are reached.
@@ -237,7 +283,7 @@ def dichotomy(x, w, delta, min_area, max_leaves, far_factor):
     return leaf
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def id_sums(ids, img, n, offset):
     """Pixel count (n,) and colour sums (n, 3), float64, per id of the (H, W) int map ``ids`` + ``offset``
     (in [0, n)) over the (H, W, 3) uint8 image, in one pass."""
@@ -253,7 +299,7 @@ def id_sums(ids, img, n, offset):
     return count, sums
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _root(parent, i):
     while parent[i] != i:
         parent[i] = parent[parent[i]]
@@ -261,7 +307,7 @@ def _root(parent, i):
     return i
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def label4(values):
     """4-connected regions of equal value in an (H, W) int map → (H, W) int64 ids 0..m−1, numbered in
     raster order of their first pixel (as scikit-image's ``label``), and m."""
@@ -288,7 +334,7 @@ def label4(values):
     return comp, m
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def components(labels):
     """4-connected regions of equal leaf id: (comp (H, W) int64 ids 0..m−1, m, pa, pb, count): every pair
     of touching regions once, pa < pb ascending by (pa, pb), with its shared boundary in pixel edges."""
@@ -317,7 +363,7 @@ def components(labels):
     return comp, m, pa[:k], pb[:k], count[:k]
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def midpoint(pix, img, steps):
     """Fig. 3 blends with black (:func:`unigs.codec.regions._midpoint`), in place on pix (H, W) int64
     (0: background, ≥ 1 entities; some background pixel required): a pixel of entity e whose colour
@@ -364,7 +410,7 @@ def midpoint(pix, img, steps):
     return pix
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def fill_holes(pix, min_area):
     """Background specks (4-connected, < ``min_area`` px) of pix (H, W) int64 (0: background) → the entity
     they share the most boundary with (ties: the smaller id); in place."""
@@ -409,7 +455,7 @@ def fill_holes(pix, min_area):
     return pix
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _union_fails(ma, sa, mb, sb, sxx, delta, min_area, far_factor):
     """The stop rule on the union of leaves a and b from their sums (mass m, Σ w x s, Σ w |x|² of the
     union): Eq. 7 on the union, or either part a mode of ≥ min_area farther than √(far_factor·δ) from the
@@ -426,7 +472,7 @@ def _union_fails(ma, sa, mb, sb, sxx, delta, min_area, far_factor):
             or mb >= min_area and far_b > far_factor * delta)
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def merge_back(leaf, x, w, delta, min_area, far_factor):
     """Merge leaves whose union passes the stop rule, closest centroids first (ties: row-major pair order),
     union-find; undoes 2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut
@@ -477,7 +523,7 @@ def merge_back(leaf, x, w, delta, min_area, far_factor):
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def blend_residual(x, anchors, with_black):
     """Squared distance (n,) of each colour x (n, 3) to the nearest blend of two anchor colours (segments
     between any two of its 4 nearest anchors, and a point itself), and, ``with_black``, of anchor 0 (the
@@ -507,7 +553,7 @@ def blend_residual(x, anchors, with_black):
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def segment_residual(x, a, b):
     """Squared distance of the point x to the segment [a, b] (3-vectors): ≈ 0 for a blend t·a + (1 − t)·b,
     the colour of a blurred boundary between a and b (Fig. 3)."""

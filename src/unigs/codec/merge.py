@@ -12,43 +12,53 @@ the same formulas as :func:`unigs.codec.color.rgb_to_lab`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from unigs.codec.color import _EPSILON, _KAPPA_SLOPE, _WHITE_D65, _XYZ_FROM_RGB
-from unigs.codec.kernels import segment_residual
+from unigs.codec.kernels import compiled, segment_residual
 
 _M = np.array(_XYZ_FROM_RGB, np.float64)
 _WHITE = np.array(_WHITE_D65, np.float64)
 
 
-@njit(cache=True, nogil=True)
+@compiled
+def _feature_row(col, out, use_rgb, use_lab, rgb_scale, lab_scale):
+    """One float64 colour (3,) in [0, 255] → its Φ feature (RGB part first) written into ``out`` (D,)."""
+    j = 0
+    if use_rgb:
+        for c in range(3):
+            out[c] = col[c] * rgb_scale
+        j = 3
+    if use_lab:
+        lin0, lin1, lin2 = _linear(col[0]), _linear(col[1]), _linear(col[2])
+        f0 = _cube((lin0 * _M[0, 0] + lin1 * _M[0, 1] + lin2 * _M[0, 2]) / _WHITE[0])  # XYZ / white → f
+        f1 = _cube((lin0 * _M[1, 0] + lin1 * _M[1, 1] + lin2 * _M[1, 2]) / _WHITE[1])
+        f2 = _cube((lin0 * _M[2, 0] + lin1 * _M[2, 1] + lin2 * _M[2, 2]) / _WHITE[2])
+        out[j] = (116.0 * f1 - 16.0) * lab_scale
+        out[j + 1] = 500.0 * (f0 - f1) * lab_scale
+        out[j + 2] = 200.0 * (f1 - f2) * lab_scale
+
+
+@compiled
+def _linear(v):
+    x = v / 255.0  # the sRGB transfer curve → linear light
+    return ((max(x, 0.04045) + 0.055) / 1.055) ** 2.4 if x > 0.04045 else x / 12.92
+
+
+@compiled
+def _cube(t):
+    return np.cbrt(max(t, _EPSILON)) if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
+
+
+@compiled
 def _features(col, use_rgb, use_lab, rgb_scale, lab_scale):
     """(n, 3) float64 colours in [0, 255] → (n, D) Φ features (RGB part first), float64."""
-    n = col.shape[0]
-    d = 3 * use_rgb + 3 * use_lab
-    out = np.empty((n, d))
-    lin = np.empty(3)
-    for i in range(n):
-        j = 0
-        if use_rgb:
-            for c in range(3):
-                out[i, c] = col[i, c] * rgb_scale
-            j = 3
-        if use_lab:
-            for c in range(3):
-                x = col[i, c] / 255.0
-                lin[c] = ((max(x, 0.04045) + 0.055) / 1.055) ** 2.4 if x > 0.04045 else x / 12.92
-            f = np.empty(3)
-            for r in range(3):
-                xyz = (lin[0] * _M[r, 0] + lin[1] * _M[r, 1] + lin[2] * _M[r, 2]) / _WHITE[r]
-                f[r] = np.cbrt(max(xyz, _EPSILON)) if xyz > _EPSILON else _KAPPA_SLOPE * xyz + 16.0 / 116.0
-            out[i, j] = (116.0 * f[1] - 16.0) * lab_scale
-            out[i, j + 1] = 500.0 * (f[0] - f[1]) * lab_scale
-            out[i, j + 2] = 200.0 * (f[1] - f[2]) * lab_scale
+    out = np.empty((col.shape[0], 3 * use_rgb + 3 * use_lab))
+    for i in range(col.shape[0]):
+        _feature_row(col[i], out[i], use_rgb, use_lab, rgb_scale, lab_scale)
     return out
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _dist2(f, a, b):
     s = 0.0
     for c in range(f.shape[1]):
@@ -56,7 +66,7 @@ def _dist2(f, a, b):
     return s
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _settle(parent):
     """Each node points at its root; a cycle (each tiny region chose the other) is rooted at its smallest
     id. ``parent`` (m,) is a functional graph; modified in place."""
@@ -92,7 +102,7 @@ def _settle(parent):
             state[path[r]] = 2
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def _compact(out, g):
     """Keys in [−1, g) → 0.. in ascending key order over the keys present (as ``np.unique``'s inverse), in
     place: the background (−1), if present, becomes 0. Returns (out, whether it was present)."""
@@ -111,25 +121,28 @@ def _compact(out, g):
     return out, has_bg
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def tiny_groups(pa, pb, cnt, csize, crgb, min_area, use_rgb, use_lab, rgb_scale, lab_scale):
     """Step A: the root region (m,) of every region's group (arguments as :func:`merge_regions`)."""
     m, n_edges = len(csize), len(pa)
     # Every group of < min_area px points at the touching group of the closest colour (longer shared
     # boundary on ties, then the first such edge); cycles are rooted at their smallest id; ≤ 8 rounds.
     parent = np.arange(m)
+    feat = np.empty((m, 3 * use_rgb + 3 * use_lab))
+    size = np.zeros(m)
+    known = np.zeros(m, np.bool_)  # feat[i] is the feature of root i's group (its members unchanged)
     for _ in range(8):
+        old = size
         size = np.zeros(m)
         rgb_sum = np.zeros((m, 3))
         for i in range(m):
             size[parent[i]] += csize[i]
             for c in range(3):
                 rgb_sum[parent[i], c] += crgb[i, c] * csize[i]
-        mean = np.zeros((m, 3))
+        known &= size == old
         for i in range(m):
             if size[i] > 0:
-                mean[i] = rgb_sum[i] / size[i]
-        feat = _features(mean, use_rgb, use_lab, rgb_scale, lab_scale)
+                rgb_sum[i] /= size[i]  # the group's mean colour
         best = np.full(m, -1)
         best_d2 = np.full(m, np.inf)
         best_bnd = np.zeros(m)
@@ -140,6 +153,10 @@ def tiny_groups(pa, pb, cnt, csize, crgb, min_area, use_rgb, use_lab, rgb_scale,
                     s, t = t, s
                 if s == t or size[s] >= min_area:
                     continue
+                for q in (s, t):  # features only of the groups in question
+                    if not known[q]:
+                        _feature_row(rgb_sum[q], feat[q], use_rgb, use_lab, rgb_scale, lab_scale)
+                        known[q] = True
                 d2 = _dist2(feat, s, t)
                 if d2 < best_d2[s] or (d2 == best_d2[s] and cnt[e] > best_bnd[s]):
                     best[s], best_d2[s], best_bnd[s] = t, d2, cnt[e]
@@ -154,7 +171,7 @@ def tiny_groups(pa, pb, cnt, csize, crgb, min_area, use_rgb, use_lab, rgb_scale,
     return parent
 
 
-@njit(cache=True, nogil=True)
+@compiled
 def merge_regions(comp, img, pa, pb, cnt, cleaf, csize, crgb, bg_id, min_area, delta, merge_factor,
                   use_rgb, use_lab, rgb_scale, lab_scale):
     """Steps A–B3 and the shared-ramp split of the region clean-up → ((H, W) int64 entity keys 0.. in the
@@ -200,9 +217,11 @@ def merge_regions(comp, img, pa, pb, cnt, cleaf, csize, crgb, bg_id, min_area, d
     # B1 (touching groups of close colour, mutual cheapest pairs, the smaller joins the larger), then B2
     # (a darker version of exactly one touching group joins it, chains in one round; one of several is a
     # shared ramp, split per pixel below); rounds until nothing merges.
+    feat = np.empty((g, max(3, 3 * use_rgb + 3 * use_lab)))
     for dark in range(2):
         if dark and not has_black:
             break
+        known = np.zeros(g, np.bool_)  # feat[q] is up to date (q has not grown since)
         while True:
             codes = np.empty(n_edges, np.int64)
             n = 0
@@ -214,10 +233,15 @@ def merge_regions(comp, img, pa, pb, cnt, cleaf, csize, crgb, bg_id, min_area, d
             if n == 0:
                 break
             codes = np.unique(codes[:n])
-            col = np.empty((g, 3))
-            for q in range(g):
-                col[q] = grgb[q] / max(gsize[q], 1.0)
-            feat = _features(col, use_rgb, use_lab, rgb_scale, lab_scale) if not dark else col * rgb_scale
+            for code in codes:  # the features of the groups in question (B2: RGB / 8 only)
+                for q in (code // g, code % g):
+                    if not known[q]:
+                        col = grgb[q] / max(gsize[q], 1.0)
+                        if dark:
+                            feat[q, :3] = col * rgb_scale
+                        else:
+                            _feature_row(col, feat[q], use_rgb, use_lab, rgb_scale, lab_scale)
+                        known[q] = True
             best = np.full(g, -1)
             best_cost = np.full(g, np.inf)
             n_targets = np.zeros(g, np.int64)
@@ -286,6 +310,7 @@ def merge_regions(comp, img, pa, pb, cnt, cleaf, csize, crgb, bg_id, min_area, d
                 if t >= 0:
                     gsize[t] += gsize[u]
                     grgb[t] += grgb[u]
+                    known[t] = False
                     root[u] = t
                     alive[u] = False
             root = root[root]

@@ -100,10 +100,9 @@ def at_work_scale(img: np.ndarray, work_size: int | None, max_colors: int, min_a
 def looks_painted(img: np.ndarray, max_colors: int) -> bool:
     """Cheap necessary test for a painted map: at most ``max_colors`` exact colours on a 4-px subsample
     (occupied 8-level bins first, which already rule out most decoded maps)."""
-    q = img[::4, ::4].astype(np.int32)
-    code = ((q[..., 0] >> 3) << 10) | ((q[..., 1] >> 3) << 5) | (q[..., 2] >> 3)
-    if np.count_nonzero(np.bincount(code.reshape(-1), minlength=1 << 15)) > max_colors:
+    if not kernels.few_bins(img, 4, 5, max_colors):
         return False
+    q = img[::4, ::4].astype(np.int32)
     return len(np.unique((q[..., 0] << 16) | (q[..., 1] << 8) | q[..., 2])) <= max_colors
 
 
@@ -119,19 +118,20 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     pixel of a block whose 3×3 block neighbourhood holds one id takes it; in a block at an entity
     boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
     −1 stands for the mean of the pixels without an id, black if there are none; ties: the block's own
-    id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3). One compiled pass
-    over the pixels (:func:`unigs.codec.kernels.refine_blocks`). Returns (ids (H, W) int32, colors (K', 3)
-    uint8), K' ≤ K ids ordered by area descending (ties: colour ascending), as :func:`_finish`.
+    id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3). Two compiled passes
+    (:func:`unigs.codec.kernels.refine_blocks`, :func:`unigs.codec.kernels.write_ranked`). Returns (ids
+    (H, W), int8 for < 128 ids, colors (K', 3) uint8), K' ≤ K ids ordered by area descending (ties: colour
+    ascending), as :func:`_finish`.
     """
     k = len(colors)
     count, table = kernels.id_sums(ids, small, k + 1, 1)  # row 0: no id
     table /= np.maximum(count, 1)[:, None]
     table = np.ascontiguousarray(np.roll(table, -1, 0), np.float32)  # row i: mean of id i, last: no id
-    full, area = kernels.refine_blocks(np.ascontiguousarray(ids, np.int32), table, np.ascontiguousarray(img),
-                                       int(f), k)
+    ids = np.ascontiguousarray(ids, np.int32)
+    mixed, pick, area = kernels.refine_blocks(ids, table, np.ascontiguousarray(img), int(f), k)
     area = area[:k]
     order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
     small_int = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32  # narrow: cheap masks
     rank = np.full(k + 1, -1, dtype=small_int)  # last slot: id −1 stays −1
     rank[order] = np.arange(len(order))
-    return kernels.relabel(full, rank), colors[order].reshape(-1, 3)
+    return kernels.write_ranked(ids, mixed, pick, rank, int(f)), colors[order].reshape(-1, 3)
