@@ -65,10 +65,10 @@ Conventions the paper leaves open, fixed here:
   quantised to ``bin_size`` grey levels (15-bit key at the default 8; each bin is represented by its
   centre, an error ≤ 4 levels, far below the palette step), splits on the few hundred/thousand occupied
   bins weighted by their flat-pixel counts, and one lookup back to pixels. Per pixel the colour path
-  does integer work only: a code ``(bin << 1) | flat`` (uint16), one ``bincount`` of it, one
-  ``lut[code]`` and one comparison per mask; the features of every bin centre come from a cached table
-  (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat mask in int16
-  cell sums, equal to the float torch one); torch input runs the same steps in torch on its device, with
+  does integer work only: a code ``(bin << 1) | flat`` (uint16) counted into the histogram as it is
+  made, one ``lut[code]`` and one write into the masks; the features of every bin centre come from a
+  cached table (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat
+  mask in integer cell sums, equal to the float torch one); torch input runs the same steps in torch on its device, with
   the splits on CPU (a small table with data-dependent control flow), and gives the same masks. The
   data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up (connected
   components, merge rounds over the touching regions, midpoint, holes), the box mean and the refinement
@@ -203,48 +203,16 @@ def _flat_mask(img: torch.Tensor, edge_threshold: float) -> torch.Tensor:
 
 
 def _flat_mask_numpy(img: np.ndarray, edge_threshold: float) -> np.ndarray:
-    """:func:`_flat_mask` on a ``(H, W, 3) uint8`` array in integers: 4 × the cell means are exact int16
-    sums, compared with 4 × the threshold (the float32 one of the torch path), so both give the same cells."""
-    sub = img[::2, ::2].transpose(2, 0, 1)  # channel planes: contiguous rows for the steps below
-    if sub.shape[1] % 2:  # repeating the last row makes a clipped border cell's mean (ceil_mode)
-        sub = np.concatenate((sub, sub[:, -1:]), 1)
-    if sub.shape[2] % 2:
-        sub = np.concatenate((sub, sub[:, :, -1:]), 2)
-    sub = np.ascontiguousarray(sub)
-    rows = sub[:, 0::2].astype(np.int16)
-    rows += sub[:, 1::2]
-    s = rows[:, :, 0::2] + rows[:, :, 1::2]  # (3, h4, w4)
-    for axis in (1, 2):  # linear extrapolation at the border, as in _flat_mask (|values| ≤ 2040)
-        first, last = s.take([0], axis), s.take([-1], axis)
-        if s.shape[axis] > 1:
-            first, last = 2 * first - s.take([1], axis), 2 * last - s.take([-2], axis)
-        s = np.concatenate((first, s, last), axis)
-    g = np.maximum(np.abs(s[:, 1:-1, 2:] - s[:, 1:-1, :-2]), np.abs(s[:, 2:, 1:-1] - s[:, :-2, 1:-1]))
-    return g.max(0) < 4 * float(np.float32(edge_threshold))
+    """:func:`_flat_mask` on a ``(H, W, 3) uint8`` array in integers (compiled,
+    :func:`unigs.codec.kernels.flat_cells`): 4 × the cell means are exact integer sums, compared with 4 ×
+    the threshold (the float32 one of the torch path), so both give the same cells."""
+    return kernels.flat_cells(np.ascontiguousarray(img), 4 * float(np.float32(edge_threshold)))
 
 
 # --------------------------------------------------------------------------------------- histogram
 # A pixel's code is (bin << 1) | flat: its colour bin (channels quantised to `bits` bits, r→g→b) and
 # whether its 4×4 cell is flat. One bincount of the codes gives every bin's [not flat, flat] counts, and
 # one lookup `lut[code]` takes the labels back to the pixels.
-def _codes_numpy(img: np.ndarray, bits: int, edge_threshold: float) -> np.ndarray:
-    """(H, W, 3) uint8 → (H, W) uint16 (uint32 past 16 code bits) pixel codes, integer numpy only."""
-    q = img >> (8 - bits)
-    code = q[..., 0].astype(np.uint16 if 3 * bits + 1 <= 16 else np.uint32)
-    for c in (1, 2):
-        code <<= bits
-        code |= q[..., c]
-    code <<= 1
-    flat = _flat_mask_numpy(img, edge_threshold)
-    (h, w), (h4, w4) = code.shape, flat.shape
-    if (h, w) == (4 * h4, 4 * w4):  # every pixel of a cell takes the cell's flag, in place, row by row
-        rows = code.reshape(h4, 4, w)
-        rows |= np.repeat(flat, 4, 1)[:, None, :]
-    else:
-        code |= np.repeat(np.repeat(flat, 4, 0), 4, 1)[:h, :w]
-    return code
-
-
 def _codes_torch(img: torch.Tensor, bits: int, edge_threshold: float) -> torch.Tensor:
     """(H, W, 3) uint8 tensor → (H, W) int32 pixel codes on its device (same values as numpy)."""
     q = (img >> (8 - bits)).int()
@@ -364,12 +332,9 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
 
 # ----------------------------------------------------------------------------------------- decode
 def _masks(labels, k: int):
-    """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (one comparison per mask on CPU)."""
-    if isinstance(labels, np.ndarray):
-        small = np.int8 if k < 2**7 else np.int16 if k < 2**15 else labels.dtype
-        if labels.dtype.itemsize > np.dtype(small).itemsize:  # one narrowing pass, then k cheap compares
-            labels = labels.astype(small)
-        return labels[None] == np.arange(k, dtype=labels.dtype)[:, None, None]
+    """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (on CPU through numpy)."""
+    if isinstance(labels, np.ndarray):  # one write per pixel into zeroed planes (compiled)
+        return kernels.masks_of(labels, k)
     if labels.device.type == "cpu":  # numpy's comparison is several times faster than torch's on CPU
         return torch.from_numpy(_masks(labels.numpy(), k))
     flat = labels.reshape(-1)
@@ -407,8 +372,9 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
     n_bins = 1 << (3 * bits)
     if isinstance(img, np.ndarray):
-        code = _codes_numpy(img, bits, edge_threshold)
-        both = np.bincount(code.reshape(-1), minlength=2 * n_bins).reshape(-1, 2)  # [not flat, flat]
+        code = np.empty(img.shape[:2], np.uint16 if 3 * bits + 1 <= 16 else np.uint32)
+        both = kernels.pixel_codes(np.ascontiguousarray(img), bits, 4 * float(np.float32(edge_threshold)),
+                                   code)  # [not flat, flat] per bin
     else:
         code = _codes_torch(img, bits, edge_threshold)
         both = torch.bincount(code.reshape(-1), minlength=2 * n_bins).reshape(-1, 2).cpu().numpy()

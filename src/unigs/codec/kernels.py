@@ -57,7 +57,7 @@ def refine_blocks(ids, table, img, f, n_ids):
     neighbourhood id whose table colour is closest (squared RGB distance; ties: the block's own id, then
     the first in raster order). Returns (mixed (h, w) bool, pick (H, W) int32 the ids chosen in mixed
     blocks (undefined elsewhere), area (n_ids + 1,) int64 pixels per id, last slot for −1);
-    :func:`write_ranked` writes the final map.
+    :func:`write_mixed` writes the mixed blocks of the final map.
     """
     h, w = ids.shape
     H, W = img.shape[0], img.shape[1]
@@ -108,26 +108,93 @@ def refine_blocks(ids, table, img, f, n_ids):
 
 
 @compiled
-def write_ranked(ids, mixed, pick, rank, f):
-    """The full-resolution map of :func:`refine_blocks`, each id written as rank[id] (−1 reads the last
-    slot) in rank's dtype: a uniform block takes its own id, a mixed one its picks."""
+def write_mixed(out, ids, mixed, pick, rank):
+    """The mixed blocks of :func:`refine_blocks` into the full-resolution map ``out`` (H, W): each pick
+    written as rank[pick] (−1 reads the last slot); in place (the caller fills the uniform blocks)."""
     h, w = ids.shape
-    H, W = pick.shape
+    H, W = out.shape
+    f = (H + h - 1) // h
     last = len(rank) - 1
-    out = np.empty((H, W), rank.dtype)
-    line = np.empty(w * f, rank.dtype)
     for by in range(h):
-        for bx in range(w):  # one row of blocks, expanded once, copied to its f image rows
-            v = ids[by, bx]
-            line[bx * f:bx * f + f] = rank[v if v >= 0 else last]
-        for y in range(by * f, min(by * f + f, H)):
-            out[y] = line[:W]
         for bx in range(w):
             if mixed[by, bx]:
                 for y in range(by * f, min(by * f + f, H)):
                     for x in range(bx * f, min(bx * f + f, W)):
                         v = pick[y, x]
                         out[y, x] = rank[v if v >= 0 else last]
+    return out
+
+
+@compiled
+def flat_cells(img, thr4):
+    """Φ's flat mask (:func:`unigs.codec.dichotomy._flat_mask`) on (H, W, 3) uint8, in integers: per 4×4
+    cell the sum s of its 2×2 subsample (every other pixel; a clipped cell repeats its last subsample
+    row/column), padded by linear extrapolation (2·s[0] − s[1]) at the border; a cell is flat when
+    max over channels and axes of |s(+1) − s(−1)| < thr4 (4 × the grey-level threshold, as float32).
+    Returns (⌈H/4⌉, ⌈W/4⌉) bool."""
+    H, W = img.shape[0], img.shape[1]
+    h2, w2 = (H + 1) // 2, (W + 1) // 2  # the subsample
+    h4, w4 = (h2 + 1) // 2, (w2 + 1) // 2
+    p = np.empty((3, h4 + 2, w4 + 2), np.int32)
+    for i in range(h4):
+        ya, yb = 4 * i, 2 * min(2 * i + 1, h2 - 1)
+        for j in range(w4):
+            xa, xb = 4 * j, 2 * min(2 * j + 1, w2 - 1)
+            for c in range(3):
+                p[c, i + 1, j + 1] = (np.int32(img[ya, xa, c]) + img[yb, xa, c] + img[ya, xb, c]
+                                      + img[yb, xb, c])
+    for c in range(3):
+        for j in range(1, w4 + 1):
+            if h4 > 1:
+                p[c, 0, j] = 2 * p[c, 1, j] - p[c, 2, j]
+                p[c, h4 + 1, j] = 2 * p[c, h4, j] - p[c, h4 - 1, j]
+            else:
+                p[c, 0, j] = p[c, h4 + 1, j] = p[c, 1, j]
+        for i in range(1, h4 + 1):
+            if w4 > 1:
+                p[c, i, 0] = 2 * p[c, i, 1] - p[c, i, 2]
+                p[c, i, w4 + 1] = 2 * p[c, i, w4] - p[c, i, w4 - 1]
+            else:
+                p[c, i, 0] = p[c, i, w4 + 1] = p[c, i, 1]
+    flat = np.empty((h4, w4), np.bool_)
+    for i in range(h4):
+        for j in range(w4):
+            g = 0
+            for c in range(3):
+                g = max(g, abs(p[c, i + 1, j + 2] - p[c, i + 1, j]), abs(p[c, i + 2, j + 1] - p[c, i, j + 1]))
+            flat[i, j] = g < thr4
+    return flat
+
+
+@compiled
+def pixel_codes(img, bits, thr4, code):
+    """Φ's histogram codes (:mod:`unigs.codec.dichotomy`, "Speed") of (H, W, 3) uint8 into ``code``
+    (H, W) (uint16, or uint32 past 16 bits): (bin << 1) | flat, the bin the channels quantised to
+    ``bits`` bits (r → g → b), flat from :func:`flat_cells`. Returns the [not flat, flat] pixel count of
+    every bin, (2^(3·bits), 2) int64."""
+    flat = flat_cells(img, thr4)
+    shift = 8 - bits
+    both = np.zeros((1 << (3 * bits), 2), np.int64)
+    for y in range(img.shape[0]):
+        for x in range(img.shape[1]):
+            r, g = np.int64(img[y, x, 0]) >> shift, np.int64(img[y, x, 1]) >> shift
+            b = (r << (2 * bits)) | (g << bits) | (np.int64(img[y, x, 2]) >> shift)
+            fl = np.int64(flat[y >> 2, x >> 2])
+            code[y, x] = (b << 1) | fl
+            both[b, fl] += 1
+    return both
+
+
+@compiled
+def masks_of(ids, k):
+    """(H, W) ids (−1: none) → (k, H, W) bool, one write per pixel into zeroed planes."""
+    H, W = ids.shape
+    out = np.zeros((k, H, W), np.bool_)
+    for y in range(H):
+        for x in range(W):
+            v = ids[y, x]
+            if v >= 0:
+                out[v, y, x] = True
     return out
 
 
@@ -310,28 +377,42 @@ def _root(parent, i):
 @compiled
 def label4(values):
     """4-connected regions of equal value in an (H, W) int map → (H, W) int64 ids 0..m−1, numbered in
-    raster order of their first pixel (as scikit-image's ``label``), and m."""
+    raster order of their first pixel (as scikit-image's ``label``), and m. One scan with provisional
+    labels (a pixel equal to its left or upper neighbour takes its label; union-find where both meet),
+    then one relabelling pass."""
     h, w = values.shape
-    parent = np.arange(h * w)
+    lab = np.empty((h, w), np.int64)
+    parent = np.empty(h * w, np.int64)
+    n = 0
     for y in range(h):
         for x in range(w):
-            i = y * w + x
-            if x > 0 and values[y, x - 1] == values[y, x]:
-                a, b = _root(parent, i - 1), _root(parent, i)
-                parent[max(a, b)] = min(a, b)
-            if y > 0 and values[y - 1, x] == values[y, x]:
-                a, b = _root(parent, i - w), _root(parent, i)
-                parent[max(a, b)] = min(a, b)
-    comp = np.empty((h, w), np.int64)
-    rank = np.full(h * w, -1)
+            v = values[y, x]
+            left = x > 0 and values[y, x - 1] == v
+            up = y > 0 and values[y - 1, x] == v
+            if left:
+                lab[y, x] = lab[y, x - 1]
+                if up and lab[y - 1, x] != lab[y, x]:
+                    a, b = _root(parent, lab[y, x]), _root(parent, lab[y - 1, x])
+                    parent[max(a, b)] = min(a, b)  # the root is the set's first label (raster order)
+            elif up:
+                lab[y, x] = lab[y - 1, x]
+            else:
+                parent[n] = n
+                lab[y, x] = n
+                n += 1
+    final = np.empty(n, np.int64)
     m = 0
-    for i in range(h * w):  # a root is its region's first pixel in raster order (unions keep the min)
+    for i in range(n):  # labels were made in raster order, so their roots come first
         r = _root(parent, i)
-        if rank[r] < 0:
-            rank[r] = m
+        if r == i:
+            final[i] = m
             m += 1
-        comp[i // w, i % w] = rank[r]
-    return comp, m
+        else:
+            final[i] = final[r]
+    for y in range(h):
+        for x in range(w):
+            lab[y, x] = final[lab[y, x]]
+    return lab, m
 
 
 @compiled

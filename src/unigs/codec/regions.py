@@ -119,7 +119,7 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
     −1 stands for the mean of the pixels without an id, black if there are none; ties: the block's own
     id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3). Two compiled passes
-    (:func:`unigs.codec.kernels.refine_blocks`, :func:`unigs.codec.kernels.write_ranked`). Returns (ids
+    (:func:`unigs.codec.kernels.refine_blocks`, :func:`unigs.codec.kernels.write_mixed`). Returns (ids
     (H, W), int8 for < 128 ids, colors (K', 3) uint8), K' ≤ K ids ordered by area descending (ties: colour
     ascending), as :func:`_finish`.
     """
@@ -134,4 +134,8 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     small_int = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32  # narrow: cheap masks
     rank = np.full(k + 1, -1, dtype=small_int)  # last slot: id −1 stays −1
     rank[order] = np.arange(len(order))
-    return kernels.write_ranked(ids, mixed, pick, rank, int(f)), colors[order].reshape(-1, 3)
+    h, w = ids.shape
+    out = np.empty((h * f, w * f), rank.dtype)  # uniform blocks: rank[id] (−1 reads the last slot) …
+    out.reshape(h, f, w * f)[:] = np.repeat(rank[ids], f, 1)[:, None, :]
+    out = out[:img.shape[0], :img.shape[1]]
+    return kernels.write_mixed(out, ids, mixed, pick, rank), colors[order].reshape(-1, 3)  # … then the rest
