@@ -139,7 +139,9 @@ def test_upsample_matches_a_per_pixel_reading_of_the_rule(shape, f):
     h, w = small.shape[:2]
     ids = blobs((h, w), 4, f) - 1  # ids −1..2
     colors = np.array([[10, 20, 30], [200, 0, 0], [0, 200, 0]], np.uint8)
-    out, out_colors = upsample_ids(ids, colors, small, img, f)
+    out, out_colors, rank = upsample_ids(ids, colors, small, img, f)
+    if rank is not None:  # stored id i is output entity rank[i]
+        out = np.where(out >= 0, rank[np.maximum(out, 0)], -1)
     table = {i: small[ids == i].mean(0) if (ids == i).any() else np.zeros(3) for i in range(-1, 3)}
     full = np.empty((H, W), np.int64)
     for y in range(H):

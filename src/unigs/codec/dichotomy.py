@@ -68,8 +68,9 @@ Conventions the paper leaves open, fixed here:
   does integer work only: a code ``(bin << 1) | flat`` (uint16) counted into the histogram as it is
   made, one ``lut[code]`` and one write into the masks; the features of every bin centre come from a
   cached table (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat
-  mask in integer cell sums, equal to the float torch one); torch input runs the same steps in torch on its device, with
-  the splits on CPU (a small table with data-dependent control flow), and gives the same masks. The
+  mask in integer cell sums, equal to the float torch one); torch input runs the same steps in torch on
+  its device, with the splits on CPU (a small table with data-dependent control flow), and gives the
+  same masks. The
   data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up (connected
   components, merge rounds over the touching regions, midpoint, holes), the box mean and the refinement
   back to full resolution — are compiled (numba: :mod:`unigs.codec.kernels`, :mod:`unigs.codec.merge`);
@@ -331,11 +332,12 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
 
 
 # ----------------------------------------------------------------------------------------- decode
-def _masks(labels, k: int):
-    """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (on CPU through numpy)."""
+def _masks(labels, k: int, rank: np.ndarray | None = None):
+    """(H, W) int labels (−1 = none) → (k, H, W) bool, numpy or torch (on CPU through numpy); with
+    ``rank``, numpy labels l ≥ 0 are mask rank[l] (−1: none)."""
     if isinstance(labels, np.ndarray):  # one write per pixel into zeroed planes (compiled)
-        return kernels.masks_of(labels, k)
-    if labels.device.type == "cpu":  # numpy's comparison is several times faster than torch's on CPU
+        return kernels.masks_of(labels, k, np.arange(k) if rank is None else rank)
+    if labels.device.type == "cpu":  # the compiled numpy pass, without a copy
         return torch.from_numpy(_masks(labels.numpy(), k))
     flat = labels.reshape(-1)
     keep = torch.nonzero(flat >= 0).squeeze(1)
@@ -347,13 +349,15 @@ def _masks(labels, k: int):
 def _decode_one(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
     """One (H, W, 3) uint8 colormap (numpy, or torch on any device) through the histogram path →
     (K, H, W) bool masks in the same container, (K, 3) uint8 numpy colours."""
-    ids, colors = _decode_ids(img, opts, bin_size, edge_threshold, max_clean_colors)
-    return _masks(ids, len(colors)), colors
+    ids, colors, rank = _decode_ids(img, opts, bin_size, edge_threshold, max_clean_colors)
+    return _masks(ids, len(colors), rank), colors
 
 
 def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean_colors: int):
-    """:func:`_decode_one` as an id map (H, W) of ints (−1: none; numpy, or torch on the input's device) and
-    (K, 3) uint8 colours; a large decoded map goes through the work scale (module docstring)."""
+    """:func:`_decode_one` as an id map (H, W) of ints (−1: none; numpy, or torch on the input's device),
+    (K, 3) uint8 colours and a rank: None, or (numpy maps from the work scale) the output id rank[i] of a
+    stored id i ≥ 0 (the areas at full resolution can reorder the entities; one mask pass applies it). A
+    large decoded map goes through the work scale (module docstring)."""
     from unigs.codec import regions as rg  # regions builds on this module's primitives
 
     if opts["regions"] and opts["work_size"] is not None:
@@ -361,14 +365,15 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
 
         def decode_small(small, area):
             return _decode_ids(small, {**opts, "min_area": area, "work_size": None}, bin_size, edge_threshold,
-                               max_clean_colors)
+                               max_clean_colors)[:2]
 
         scaled = rg.at_work_scale(img_np, opts["work_size"], max_clean_colors, opts["min_area"], decode_small)
         if scaled is not None:
-            ids, colors = scaled
+            ids, colors, rank = scaled
             if not isinstance(img, np.ndarray):
-                ids = torch.from_numpy(ids).long().to(img.device)
-            return ids, colors
+                ids = torch.from_numpy(ids if rank is None else np.take(np.append(rank, -1), ids)).long()
+                return ids.to(img.device), colors, None
+            return ids, colors, rank
     bits = 8 - (bin_size.bit_length() - 1)  # bits per channel left after quantising
     n_bins = 1 << (3 * bits)
     if isinstance(img, np.ndarray):
@@ -404,7 +409,7 @@ def _decode_ids(img, opts: dict, bin_size: int, edge_threshold: float, max_clean
     out, colors = rg._finish(labels, k, bg_id, img_np, clean=clean, **{n: opts[n] for n in names})
     if not isinstance(img, np.ndarray):
         out = torch.from_numpy(out).to(img.device)
-    return out, colors
+    return out, colors, None
 
 
 def _as_uint8(img):

@@ -48,16 +48,15 @@ def box_down(img, f):
 
 
 @compiled
-def refine_blocks(ids, table, img, f, n_ids):
-    """Work-scale ids → full resolution, first pass (:func:`unigs.codec.regions.upsample_ids`).
+def refine_blocks(ids, table, img, f, n_ids, out):
+    """Work-scale ids → full resolution (:func:`unigs.codec.regions.upsample_ids`), in place on ``out``.
 
     ids (h, w) int32 in [−1, n_ids) per f×f block of img (H, W, 3) uint8; table (n_ids + 1, 3) float32
-    mean colour of each id, row n_ids standing for −1. A block whose 3×3 block neighbourhood (clamped at
-    the border) holds one id gives it to all its pixels; in any other (mixed) block each pixel takes the
-    neighbourhood id whose table colour is closest (squared RGB distance; ties: the block's own id, then
-    the first in raster order). Returns (mixed (h, w) bool, pick (H, W) int32 the ids chosen in mixed
-    blocks (undefined elsewhere), area (n_ids + 1,) int64 pixels per id, last slot for −1);
-    :func:`write_mixed` writes the mixed blocks of the final map.
+    mean colour of each id, row n_ids standing for −1; out (H, W) holds every block's own id (the
+    caller's block expansion). A block whose 3×3 block neighbourhood (clamped at the border) holds one id
+    keeps it; in any other (mixed) block each pixel takes the neighbourhood id whose table colour is
+    closest (squared RGB distance; ties: the block's own id, then the first in raster order). Returns
+    area (n_ids + 1,) int64, the pixels per id, last slot for −1.
     """
     h, w = ids.shape
     H, W = img.shape[0], img.shape[1]
@@ -65,8 +64,6 @@ def refine_blocks(ids, table, img, f, n_ids):
     pad[1:-1, 1:-1] = ids
     pad[0, 1:-1], pad[-1, 1:-1] = ids[0], ids[-1]
     pad[:, 0], pad[:, -1] = pad[:, 1], pad[:, -2]
-    mixed = np.zeros((h, w), np.bool_)
-    pick = np.empty((H, W), np.int32)
     area = np.zeros(n_ids + 1, np.int64)
     cand = np.empty(9, np.int32)
     for by in range(h):
@@ -81,7 +78,6 @@ def refine_blocks(ids, table, img, f, n_ids):
             if same:
                 area[own if own >= 0 else n_ids] += (y1 - y0) * (x1 - x0)
                 continue
-            mixed[by, bx] = True
             cand[0], n = own, 1
             for dy in range(3):
                 for dx in range(3):
@@ -102,27 +98,9 @@ def refine_blocks(ids, table, img, f, n_ids):
                              + (b - table[row, 2]) ** 2)
                         if d < best_d:
                             best, best_d = cand[i], d
-                    pick[y, x] = best
+                    out[y, x] = best
                     area[best if best >= 0 else n_ids] += 1
-    return mixed, pick, area
-
-
-@compiled
-def write_mixed(out, ids, mixed, pick, rank):
-    """The mixed blocks of :func:`refine_blocks` into the full-resolution map ``out`` (H, W): each pick
-    written as rank[pick] (−1 reads the last slot); in place (the caller fills the uniform blocks)."""
-    h, w = ids.shape
-    H, W = out.shape
-    f = (H + h - 1) // h
-    last = len(rank) - 1
-    for by in range(h):
-        for bx in range(w):
-            if mixed[by, bx]:
-                for y in range(by * f, min(by * f + f, H)):
-                    for x in range(bx * f, min(bx * f + f, W)):
-                        v = pick[y, x]
-                        out[y, x] = rank[v if v >= 0 else last]
-    return out
+    return area
 
 
 @compiled
@@ -186,15 +164,16 @@ def pixel_codes(img, bits, thr4, code):
 
 
 @compiled
-def masks_of(ids, k):
-    """(H, W) ids (−1: none) → (k, H, W) bool, one write per pixel into zeroed planes."""
+def masks_of(ids, k, rank):
+    """(H, W) ids (−1: none) → (k, H, W) bool, id i ≥ 0 in mask rank[i] (none if −1): one write per
+    pixel into zeroed planes."""
     H, W = ids.shape
     out = np.zeros((k, H, W), np.bool_)
     for y in range(H):
         for x in range(W):
             v = ids[y, x]
-            if v >= 0:
-                out[v, y, x] = True
+            if v >= 0 and rank[v] >= 0:
+                out[rank[v], y, x] = True
     return out
 
 

@@ -51,7 +51,8 @@ def _reference_ids(img_np, delta, keep_background, features, min_area, edge_thre
 
         scaled = rg.at_work_scale(img_np, work_size, max_clean_colors, min_area, decode_small)
         if scaled is not None:
-            return scaled
+            ids, colors, rank = scaled
+            return (ids if rank is None else np.where(ids >= 0, rank[np.maximum(ids, 0)], -1)), colors
     img = torch.from_numpy(img_np)
     h, w = img.shape[:2]
     rgb = img.reshape(-1, 3).double().numpy()

@@ -86,7 +86,7 @@ def work_factor(shape: tuple[int, int], work_size: int | None) -> int:
 
 
 def at_work_scale(img: np.ndarray, work_size: int | None, max_colors: int, min_area: int, decode_small):
-    """The work scale of Φ (dichotomy module docstring): (ids, colours) of a large decoded map, from
+    """The work scale of Φ (dichotomy module docstring): (ids, colours, rank) of a large decoded map, from
     ``decode_small(small_map, small_min_area)`` at 1/f scale brought back by :func:`upsample_ids`; None
     when the map runs at full resolution (small, or painted)."""
     f = work_factor(img.shape[:2], work_size)
@@ -118,24 +118,25 @@ def upsample_ids(ids: np.ndarray, colors: np.ndarray, small: np.ndarray, img: np
     pixel of a block whose 3×3 block neighbourhood holds one id takes it; in a block at an entity
     boundary each pixel takes the neighbourhood id of the closest mean colour (RGB, means over ``small``;
     −1 stands for the mean of the pixels without an id, black if there are none; ties: the block's own
-    id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3). Two compiled passes
-    (:func:`unigs.codec.kernels.refine_blocks`, :func:`unigs.codec.kernels.write_mixed`). Returns (ids
-    (H, W), int8 for < 128 ids, colors (K', 3) uint8), K' ≤ K ids ordered by area descending (ties: colour
-    ascending), as :func:`_finish`.
+    id): the boundary moves back to pixel precision, the midpoint of a blend (Fig. 3); compiled
+    (:func:`unigs.codec.kernels.refine_blocks`). Returns (ids (H, W), int8 for < 128 ids, colors (K', 3)
+    uint8, rank): output entity rank[i] is id i (−1: none left), K' ≤ K entities ordered by area at full
+    resolution, descending (ties: colour ascending), as :func:`_finish`; rank None: the ids as they are.
     """
     k = len(colors)
     count, table = kernels.id_sums(ids, small, k + 1, 1)  # row 0: no id
     table /= np.maximum(count, 1)[:, None]
     table = np.ascontiguousarray(np.roll(table, -1, 0), np.float32)  # row i: mean of id i, last: no id
-    ids = np.ascontiguousarray(ids, np.int32)
-    mixed, pick, area = kernels.refine_blocks(ids, table, np.ascontiguousarray(img), int(f), k)
-    area = area[:k]
-    order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
-    small_int = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32  # narrow: cheap masks
-    rank = np.full(k + 1, -1, dtype=small_int)  # last slot: id −1 stays −1
-    rank[order] = np.arange(len(order))
     h, w = ids.shape
-    out = np.empty((h * f, w * f), rank.dtype)  # uniform blocks: rank[id] (−1 reads the last slot) …
-    out.reshape(h, f, w * f)[:] = np.repeat(rank[ids], f, 1)[:, None, :]
+    narrow = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32  # cheap full-res writes
+    ids = np.ascontiguousarray(ids, np.int32)
+    out = np.empty((h * f, w * f), narrow)  # every block's own id (numpy: a block row, copied f times) …
+    out.reshape(h, f, w * f)[:] = np.repeat(ids.astype(narrow), f, 1)[:, None, :]
     out = out[:img.shape[0], :img.shape[1]]
-    return kernels.write_mixed(out, ids, mixed, pick, rank), colors[order].reshape(-1, 3)  # … then the rest
+    area = kernels.refine_blocks(ids, table, np.ascontiguousarray(img), int(f), k, out)[:k]  # … then the rest
+    order = sorted(np.flatnonzero(area).tolist(), key=lambda i: (-area[i], *colors[i].tolist()))
+    rank = None
+    if order != list(range(k)):  # the areas at full resolution reorder the ids (or drop one)
+        rank = np.full(k, -1, dtype=np.int64)
+        rank[order] = np.arange(len(order))
+    return out, colors[order].reshape(-1, 3), rank
