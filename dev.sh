@@ -17,6 +17,8 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt
     # torch first, from its pinned CPU build; the constraints file keeps every later install from replacing it.
     "$VENV/bin/python" -m pip install -q -c constraints.txt torch==2.13.0
     "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+    echo "[dev.sh] compiling the colormap decoder's loops (once per machine, about a minute)" >&2
+    "$VENV/bin/python" -c "from unigs.codec.dichotomy import warm_up; warm_up()"
     touch "$STAMP"
 fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False

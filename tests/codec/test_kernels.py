@@ -8,7 +8,7 @@ import pytest
 from skimage.measure import label as sk_label
 
 from unigs.codec import kernels, merge
-from unigs.codec.dichotomy import FAR_FACTOR, LAB_SCALE, RGB_SCALE, _features_np
+from unigs.codec.dichotomy import FAR_FACTOR, LAB_SCALE, RGB_SCALE, _features_np, warm_up
 from unigs.codec.regions import upsample_ids
 
 
@@ -160,3 +160,9 @@ def test_upsample_matches_a_per_pixel_reading_of_the_rule(shape, f):
         expected[full == i] = rank
     np.testing.assert_array_equal(out, expected)
     np.testing.assert_array_equal(out_colors, colors[order])
+
+
+def test_warm_up_compiles_every_path_it_names():
+    warm_up()  # degraded, painted and small maps, regions on and off: must run without error
+    for kernel in (kernels.pixel_codes, kernels.refine_blocks, kernels.masks_of, merge.merge_regions):
+        assert kernel.signatures, kernel  # compiled (or loaded from the cache) by now

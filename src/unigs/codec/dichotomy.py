@@ -70,12 +70,12 @@ Conventions the paper leaves open, fixed here:
   cached table (no per-pixel float feature, CIELAB for bins only). Numpy input stays in numpy (the flat
   mask in integer cell sums, equal to the float torch one); torch input runs the same steps in torch on
   its device, with the splits on CPU (a small table with data-dependent control flow), and gives the
-  same masks. The
-  data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up (connected
-  components, merge rounds over the touching regions, midpoint, holes), the box mean and the refinement
-  back to full resolution — are compiled (numba: :mod:`unigs.codec.kernels`, :mod:`unigs.codec.merge`);
-  as numpy they were hundreds of small array calls per map. The clean-up runs on CPU; at full resolution
-  it would still cost several times the colour path at 512², hence the work scale.
+  same masks. The data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up
+  (connected components, merge rounds over the touching regions, midpoint, holes), the box mean, the
+  refinement back to full resolution and the mask writes — are compiled (numba:
+  :mod:`unigs.codec.kernels`, :mod:`unigs.codec.merge`; :func:`warm_up` compiles them ahead); as numpy
+  they were hundreds of small array calls per map. The clean-up runs on CPU; at full resolution it would
+  still cost several times the colour path at 512², hence the work scale.
   :func:`decode_reference` applies the same rules to single pixels (no histogram).
 * **Background.** The background leaf (or region group), and any entity whose mean colour has every
   channel < ``background_level``, are one background entity: dropped when ``keep_background=False``,
@@ -98,7 +98,8 @@ import torch.nn.functional as F
 from unigs.codec import kernels
 from unigs.codec.color import _rgb_to_lab_numpy, _unit_float, check_rgb, rgb_to_lab
 
-__all__ = ["FEATURES", "decode", "decode_reference", "decode_with_colors", "pixel_features", "rgb_to_lab"]
+__all__ = ["FEATURES", "decode", "decode_reference", "decode_with_colors", "pixel_features", "rgb_to_lab",
+           "warm_up"]
 
 FEATURES = ("rgb+lab", "rgb", "lab")
 RGB_SCALE = 1.0 / 8.0  # one palette step (64 grey levels) = 8 units
@@ -478,3 +479,20 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
     from unigs.codec.reference import decode_reference as reference  # it builds on this module
 
     return reference(colormap, delta, keep_background, **kwargs)
+
+
+def warm_up() -> None:
+    """Compile Φ's loops now (about a minute on 2 cores the first time on a machine; numba caches the
+    machine code, so later processes only load it): decodes a degraded, a painted and a small map.
+    ``./dev.sh`` runs it once after installing; :func:`decode` works without it (it compiles on first
+    use)."""
+    from unigs.codec.degrade import simulate_latent_roundtrip
+    from unigs.codec.palette import encode
+
+    masks = np.zeros((3, 256, 256), bool)
+    masks[0, 20:120, 30:200], masks[1, 140:230, 10:90], masks[2, 60:70, 220:240] = True, True, True
+    painted = encode(masks)
+    degraded = simulate_latent_roundtrip(painted, np.random.default_rng(0))
+    for colormap in (degraded, painted, degraded[:96, :96]):
+        decode(colormap)
+        decode(colormap, keep_background=True, regions=False)
