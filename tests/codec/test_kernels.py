@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.measure import label as sk_label
 
-from unigs.codec import kernels, merge
+from unigs.codec import kernels, leaves, merge
 from unigs.codec.dichotomy import FAR_FACTOR, LAB_SCALE, RGB_SCALE, _features_np, warm_up
 from unigs.codec.regions import upsample_ids
 
@@ -62,11 +62,11 @@ def test_dichotomy_splits_separated_modes_and_respects_the_leaf_cap():
     centres = np.array([[0.0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10]])
     x = np.concatenate([c + rng.normal(0, 0.3, (50, 3)) for c in centres])
     w = np.ones(len(x))
-    leaf = kernels.dichotomy(x, w, 1.0, 5.0, 256, FAR_FACTOR)
+    leaf = leaves.dichotomy(x, w, 1.0, 5.0, 256, FAR_FACTOR)
     assert len(np.unique(leaf)) == 4  # one leaf per mode, each mode whole
     assert all(len(np.unique(leaf[i * 50:(i + 1) * 50])) == 1 for i in range(4))
-    assert len(np.unique(kernels.dichotomy(x, w, 1.0, 5.0, 2, FAR_FACTOR))) == 2
-    one = kernels.dichotomy(x[:50], w[:50], 1.0, 5.0, 256, FAR_FACTOR)  # msd ≈ 0.27 < δ: no split
+    assert len(np.unique(leaves.dichotomy(x, w, 1.0, 5.0, 2, FAR_FACTOR))) == 2
+    one = leaves.dichotomy(x[:50], w[:50], 1.0, 5.0, 256, FAR_FACTOR)  # msd ≈ 0.27 < δ: no split
     assert (one == 0).all()
 
 
@@ -74,7 +74,7 @@ def test_merge_back_joins_a_mode_cut_in_two_and_keeps_distinct_modes():
     x = np.array([[0.0, 0], [0.5, 0], [1.0, 0], [20, 0]])
     w = np.ones(4)
     leaf = np.array([0, 0, 1, 2])  # a cut through the first mode
-    np.testing.assert_array_equal(kernels.merge_back(leaf, x, w, 1.0, 1.0, FAR_FACTOR), [0, 0, 0, 1])
+    np.testing.assert_array_equal(leaves.merge_back(leaf, x, w, 1.0, 1.0, FAR_FACTOR), [0, 0, 0, 1])
 
 
 def test_blend_residual_matches_brute_force():
@@ -82,7 +82,7 @@ def test_blend_residual_matches_brute_force():
     anchors = rng.uniform(0, 32, (7, 3))
     x = rng.uniform(0, 32, (300, 3))
     x[:3] = 0.3 * anchors[1] + 0.7 * anchors[2]  # exact blends of two near anchors
-    got = kernels.blend_residual(x, anchors, True)
+    got = leaves.blend_residual(x, anchors, True)
 
     def seg(p, a, b):
         t = np.clip((p - a) @ (b - a) / max((b - a) @ (b - a), 1e-12), 0, 1)
@@ -94,7 +94,7 @@ def test_blend_residual_matches_brute_force():
                    + [seg(p, anchors[0], anchors[a]) for a in near])
         assert got[i] == pytest.approx(want, abs=1e-9)
     assert np.allclose(got[:3], 0, atol=1e-9)
-    assert np.isinf(kernels.blend_residual(x, anchors[:0], False)).all()
+    assert np.isinf(leaves.blend_residual(x, anchors[:0], False)).all()
 
 
 def test_midpoint_cuts_a_ramp_against_black_at_its_middle():

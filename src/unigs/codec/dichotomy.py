@@ -73,9 +73,10 @@ Conventions the paper leaves open, fixed here:
   same masks. The data-dependent loops — the dichotomy and merge-back on the bins, the region clean-up
   (connected components, merge rounds over the touching regions, midpoint, holes), the box mean, the
   refinement back to full resolution and the mask writes — are compiled (numba:
-  :mod:`unigs.codec.kernels`, :mod:`unigs.codec.merge`; :func:`warm_up` compiles them ahead); as numpy
-  they were hundreds of small array calls per map. The clean-up runs on CPU; at full resolution it would
-  still cost several times the colour path at 512², hence the work scale.
+  :mod:`unigs.codec.kernels`, :mod:`unigs.codec.leaves`, :mod:`unigs.codec.merge`; :func:`warm_up`
+  compiles them ahead); as numpy they were hundreds of small array calls per map. The clean-up runs on
+  CPU; at full resolution it would still cost several times the colour path at 512², hence the work
+  scale.
   :func:`decode_reference` applies the same rules to single pixels (no histogram).
 * **Background.** The background leaf (or region group), and any entity whose mean colour has every
   channel < ``background_level``, are one background entity: dropped when ``keep_background=False``,
@@ -95,7 +96,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unigs.codec import kernels
+from unigs.codec import kernels, leaves
 from unigs.codec.color import _rgb_to_lab_numpy, _unit_float, check_rgb, rgb_to_lab
 
 __all__ = ["FEATURES", "decode", "decode_reference", "decode_with_colors", "pixel_features", "rgb_to_lab",
@@ -271,10 +272,10 @@ def _bin_table(bits: int, features: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------- leaves
 def _leaves(x: np.ndarray, w: np.ndarray, delta: float, min_area: float, max_leaves: int) -> np.ndarray:
     """Eq. 6–7 dichotomy, then merge-back (module docstring): compact leaf ids (n,) of the weighted rows;
-    compiled loops (:func:`unigs.codec.kernels.dichotomy`, :func:`unigs.codec.kernels.merge_back`)."""
+    compiled loops (:func:`unigs.codec.leaves.dichotomy`, :func:`unigs.codec.leaves.merge_back`)."""
     x, w = np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64)
-    leaf = kernels.dichotomy(x, w, float(delta), float(min_area), int(max_leaves), FAR_FACTOR)
-    return kernels.merge_back(leaf, x, w, float(delta), float(min_area), FAR_FACTOR)
+    leaf = leaves.dichotomy(x, w, float(delta), float(min_area), int(max_leaves), FAR_FACTOR)
+    return leaves.merge_back(leaf, x, w, float(delta), float(min_area), FAR_FACTOR)
 
 
 def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leaves, background_level):
@@ -311,7 +312,7 @@ def _decode_units(rgb, feat, w_all, w_flat, *, clean, delta, min_area, max_leave
         have = leaf >= 0
         size = np.bincount(leaf[have], weights=w_all[have], minlength=k)
         anchor = _group_sums(leaf[have], k, rgb[have] * w_all[have, None])[size > 0] / size[size > 0, None]
-        res = kernels.blend_residual(rgb[loose] * RGB_SCALE, anchor * RGB_SCALE, bg_id >= 0)
+        res = leaves.blend_residual(rgb[loose] * RGB_SCALE, anchor * RGB_SCALE, bg_id >= 0)
         odd = loose[res > FAR_FACTOR * delta]
         if len(odd):
             lo = _leaves(feat[odd], w_all[odd], float(delta), min_area, max_leaves)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from unigs.codec.color import _EPSILON, _KAPPA_SLOPE, _WHITE_D65, _XYZ_FROM_RGB
-from unigs.codec.kernels import compiled, segment_residual
+from unigs.codec.kernels import compiled
+from unigs.codec.leaves import segment_residual
 
 _M = np.array(_XYZ_FROM_RGB, np.float64)
 _WHITE = np.array(_WHITE_D65, np.float64)
