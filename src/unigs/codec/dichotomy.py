@@ -461,7 +461,9 @@ def decode_with_colors(colormap, delta: float = 10.0, keep_background: bool = Fa
         batch = batch.numpy()
     outs = []
     for img in batch:
-        masks, colors = _decode_one(_as_uint8(img), opts, bin_size, edge_threshold, max_clean_colors)
+        img = _as_uint8(img)  # one memory layout for the compiled loops (a flipped or strided view is copied)
+        img = np.ascontiguousarray(img) if is_numpy else img.contiguous()
+        masks, colors = _decode_one(img, opts, bin_size, edge_threshold, max_clean_colors)
         outs.append((masks, colors) if is_numpy else (masks, torch.from_numpy(colors).to(img.device)))
     if batched:
         return [m for m, _ in outs], [c for _, c in outs]
