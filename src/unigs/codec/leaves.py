@@ -13,6 +13,33 @@ from unigs.codec.kernels import compiled
 
 
 @compiled
+def _dot(a, b):
+    s = 0.0
+    for i in range(len(a)):
+        s += a[i] * b[i]
+    return s
+
+
+@compiled
+def _matvec(a, v):
+    """a (n, d) @ v (d,) as plain loops (no BLAS call for these small shapes)."""
+    out = np.empty(a.shape[0])
+    for i in range(a.shape[0]):
+        out[i] = _dot(a[i], v)
+    return out
+
+
+@compiled
+def _matmul(a, b):
+    out = np.zeros((a.shape[0], b.shape[1]))
+    for i in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            for j in range(b.shape[1]):
+                out[i, j] += a[i, k] * b[k, j]
+    return out
+
+
+@compiled
 def _two_means(xc, w, total, side, max_iter):
     """Weighted 2-means (Eq. 6) of centred rows ``xc`` (n, D), weights ``w`` (Σ = ``total``) into ``side``
     (n,) bool; False if the rows cannot be split (:func:`dichotomy`)."""
@@ -34,13 +61,13 @@ def _two_means(xc, w, total, side, max_iter):
     if not trace > 0:
         return False
     # Principal axis: cov¹² · (widest column), as (cov/trace)⁴ applied three times to cov's column.
-    c2 = (cov / trace) @ (cov / trace)
-    c4 = c2 @ c2
+    c2 = _matmul(cov / trace, cov / trace)
+    c4 = _matmul(c2, c2)
     v = cov[:, widest].copy()
     for _ in range(3):
-        v = c4 @ v
-    proj = xc @ v
-    order = np.argsort(proj, kind="mergesort")
+        v = _matvec(c4, v)
+    proj = _matvec(xc, v)
+    order = np.argsort(proj)  # ties need no order: the cut only falls between distinct values
     best, cut_value = 0.0, 0.0
     cw, cs = 0.0, 0.0
     for r in range(n - 1):  # the exact 2-means cut of the projections (Otsu): prefix sums
@@ -68,10 +95,10 @@ def _two_means(xc, w, total, side, max_iter):
         if m1 <= 0 or m1 >= total:
             return False
         # |x − c1|² < |x − c0|²  ⇔  x · s1 > |s1|² (W − 2 m1) / (2 m1 (W − m1))
-        thr = (s1 @ s1) * (total - 2 * m1) / (2 * m1 * (total - m1))
+        thr = _dot(s1, s1) * (total - 2 * m1) / (2 * m1 * (total - m1))
         same = True
         for i in range(n):
-            new[i] = xc[i] @ s1 > thr
+            new[i] = _dot(xc[i], s1) > thr
             same = same and new[i] == side[i]
         if same:
             break
