@@ -213,6 +213,19 @@ def id_sums(ids, img, n, offset):
 
 
 @compiled
+def number_roots(parent):
+    """Roots (parent[q] == q) of a union-find forest numbered 0.. in id order: (rank (n,) int64, −1 for
+    the other nodes, and the number of roots)."""
+    rank = np.full(len(parent), -1)
+    m = 0
+    for q in range(len(parent)):
+        if parent[q] == q:
+            rank[q] = m
+            m += 1
+    return rank, m
+
+
+@compiled
 def _root(parent, i):
     while parent[i] != i:
         parent[i] = parent[parent[i]]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unigs.codec.kernels import compiled
+from unigs.codec.kernels import compiled, number_roots
 
 
 @compiled
@@ -228,12 +228,7 @@ def merge_back(leaf, x, w, delta, min_area, far_factor):
         mass[a] += mass[b]
         sx[a] += sx[b]
         sxx[a] += sxx[b]
-    rank = np.full(k, -1)
-    m = 0
-    for q in range(k):
-        if root[q] == q:
-            rank[q] = m
-            m += 1
+    rank, _ = number_roots(root)
     out = np.empty(n, np.int64)
     for i in range(n):
         out[i] = rank[root[leaf[i]]]

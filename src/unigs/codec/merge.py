@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from unigs.codec.color import _EPSILON, _KAPPA_SLOPE, _WHITE_D65, _XYZ_FROM_RGB
-from unigs.codec.kernels import compiled
+from unigs.codec.kernels import compiled, number_roots
 from unigs.codec.leaves import segment_residual
 
 _M = np.array(_XYZ_FROM_RGB, np.float64)
@@ -186,12 +186,7 @@ def merge_regions(comp, img, pa, pb, cnt, cleaf, csize, crgb, bg_id, min_area, d
     tau = merge_factor * delta
     parent = tiny_groups(pa, pb, cnt, csize, crgb, min_area, use_rgb, use_lab, rgb_scale, lab_scale)
     # Groups, numbered by root id; a group of mostly background-leaf pixels is background.
-    gid = np.full(m, -1)
-    g = 0
-    for i in range(m):
-        if parent[i] == i:
-            gid[i] = g
-            g += 1
+    gid, g = number_roots(parent)
     group = np.empty(m, np.int64)
     gsize, grgb, bgpx = np.zeros(g), np.zeros((g, 3)), np.zeros(g)
     for i in range(m):
