@@ -13,10 +13,10 @@ from unigs.codec import kernels, merge
 from unigs.codec.dichotomy import LAB_SCALE, RGB_SCALE, _group_sums
 
 MERGE_FACTOR = 2.0  # touching regions closer than MERGE_FACTOR · δ (squared) are one entity
-MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (_midpoint)
+MIDPOINT_STEPS = 3  # fixed-point steps for an entity's core colour (kernels.midpoint)
 
 def _regions(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, *, features: str, min_area: int,
-             delta: float) -> np.ndarray:
+             delta: float) -> tuple[np.ndarray, bool]:
     """The region clean-up (dichotomy module docstring, "Regions", steps A–B3) of a leaf map.
 
     labels (H, W) leaf ids in [0, k), bg_id the background leaf (−1: none), img (H, W, 3) uint8. Returns
