@@ -486,9 +486,9 @@ def decode_reference(colormap, delta: float = 10.0, keep_background: bool = Fals
 
 def warm_up() -> None:
     """Compile Φ's loops now (about a minute on 2 cores the first time on a machine; numba caches the
-    machine code, so later processes only load it): decodes a degraded, a painted and a small map.
-    ``./dev.sh`` runs it once after installing; :func:`decode` works without it (it compiles on first
-    use)."""
+    machine code, so later processes only load it): decodes a degraded, a painted and a small map, as
+    numpy and as torch. ``./dev.sh`` runs it once after installing; :func:`decode` works without it (it
+    compiles on first use)."""
     from unigs.codec.degrade import simulate_latent_roundtrip
     from unigs.codec.palette import encode
 
@@ -499,3 +499,4 @@ def warm_up() -> None:
     for colormap in (degraded, painted, degraded[:96, :96]):
         decode(colormap)
         decode(colormap, keep_background=True, regions=False)
+        decode(torch.from_numpy(colormap))  # torch input: int64 ids into the mask pass
