@@ -5,13 +5,16 @@ IEC 61966-2-1 transfer curve, linear RGB → CIE XYZ with the sRGB/D65 matrix, t
 relative to the D65 white point of the 2° observer. Ranges: L* in [0, 100], a*, b* roughly in
 [-128, 128] (for sRGB inputs a* ∈ [-86.2, 98.3], b* ∈ [-107.9, 94.5]).
 
-Written with plain torch ops so that Φ's batched path runs on any device; numpy in → numpy out.
+Written with plain torch ops so that Φ's batched path runs on any device; numpy in → numpy out. The same
+formulas, compiled for one colour (:func:`lab_of`), serve Φ's compiled region merging.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from unigs.codec.kernels import compiled
 
 # sRGB (D65) linear RGB → XYZ, the matrix skimage uses (``skimage.color.colorconv.xyz_from_rgb``).
 _XYZ_FROM_RGB = (
@@ -90,3 +93,28 @@ def _rgb_to_lab_numpy(rgb: np.ndarray) -> np.ndarray:
     f = np.where(xyz > _EPSILON, np.cbrt(np.maximum(xyz, _EPSILON)), _KAPPA_SLOPE * xyz + 16.0 / 116.0)
     fx, fy, fz = f[..., 0], f[..., 1], f[..., 2]
     return np.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), -1).astype(dtype, copy=False)
+
+
+_M = np.array(_XYZ_FROM_RGB, np.float64)
+_WHITE = np.array(_WHITE_D65, np.float64)
+
+
+@compiled
+def _linear(v):
+    x = v / 255.0  # the sRGB transfer curve → linear light
+    return ((max(x, 0.04045) + 0.055) / 1.055) ** 2.4 if x > 0.04045 else x / 12.92
+
+
+@compiled
+def _cube(t):
+    return np.cbrt(max(t, _EPSILON)) if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
+
+
+@compiled
+def lab_of(r, g, b):
+    """One float64 sRGB colour in [0, 255] → (L*, a*, b*), the formulas of :func:`rgb_to_lab` (compiled)."""
+    lr, lg, lb = _linear(r), _linear(g), _linear(b)
+    fx = _cube((lr * _M[0, 0] + lg * _M[0, 1] + lb * _M[0, 2]) / _WHITE[0])  # XYZ / white → f
+    fy = _cube((lr * _M[1, 0] + lg * _M[1, 1] + lb * _M[1, 2]) / _WHITE[1])
+    fz = _cube((lr * _M[2, 0] + lg * _M[2, 1] + lb * _M[2, 2]) / _WHITE[2])
+    return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)

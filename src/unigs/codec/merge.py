@@ -5,20 +5,17 @@ The rules are those of :mod:`unigs.codec.dichotomy`'s module docstring ("Regions
 walk over a few hundred regions with data-dependent rounds: as numpy it is hundreds of small array calls
 per map, as one loop it costs less than finding the regions.
 
-Features of a colour (for A, B1, B3) are Φ's pixel features (RGB / 8 ‖ CIELAB / 3, or one half), from
-the same formulas as :func:`unigs.codec.color.rgb_to_lab`.
+Features of a colour (for A, B1, B3) are Φ's pixel features (RGB / 8 ‖ CIELAB / 3, or one half), CIELAB
+from the compiled :func:`unigs.codec.color.lab_of`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from unigs.codec.color import _EPSILON, _KAPPA_SLOPE, _WHITE_D65, _XYZ_FROM_RGB
+from unigs.codec.color import lab_of
 from unigs.codec.kernels import compiled, number_roots
 from unigs.codec.leaves import segment_residual
-
-_M = np.array(_XYZ_FROM_RGB, np.float64)
-_WHITE = np.array(_WHITE_D65, np.float64)
 
 
 @compiled
@@ -30,24 +27,8 @@ def _feature_row(col, out, use_rgb, use_lab, rgb_scale, lab_scale):
             out[c] = col[c] * rgb_scale
         j = 3
     if use_lab:
-        lin0, lin1, lin2 = _linear(col[0]), _linear(col[1]), _linear(col[2])
-        f0 = _cube((lin0 * _M[0, 0] + lin1 * _M[0, 1] + lin2 * _M[0, 2]) / _WHITE[0])  # XYZ / white → f
-        f1 = _cube((lin0 * _M[1, 0] + lin1 * _M[1, 1] + lin2 * _M[1, 2]) / _WHITE[1])
-        f2 = _cube((lin0 * _M[2, 0] + lin1 * _M[2, 1] + lin2 * _M[2, 2]) / _WHITE[2])
-        out[j] = (116.0 * f1 - 16.0) * lab_scale
-        out[j + 1] = 500.0 * (f0 - f1) * lab_scale
-        out[j + 2] = 200.0 * (f1 - f2) * lab_scale
-
-
-@compiled
-def _linear(v):
-    x = v / 255.0  # the sRGB transfer curve → linear light
-    return ((max(x, 0.04045) + 0.055) / 1.055) ** 2.4 if x > 0.04045 else x / 12.92
-
-
-@compiled
-def _cube(t):
-    return np.cbrt(max(t, _EPSILON)) if t > _EPSILON else _KAPPA_SLOPE * t + 16.0 / 116.0
+        lab_l, lab_a, lab_b = lab_of(col[0], col[1], col[2])
+        out[j], out[j + 1], out[j + 2] = lab_l * lab_scale, lab_a * lab_scale, lab_b * lab_scale
 
 
 @compiled
