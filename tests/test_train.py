@@ -116,7 +116,7 @@ def test_encode_examples_matches_one_by_one_encoding():
     from unigs.data.tasks import sample_example
     from unigs.models.tiny import tiny_components
     from unigs.models.vae import encode_images
-    from unigs.train import PromptCache, encode_examples
+    from unigs.batches import PromptCache, encode_examples
 
     comps = tiny_components()
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
@@ -265,3 +265,57 @@ def test_cli_reports_bad_input_as_one_line(tmp_path, capsys):
     bad.write_text("stepz: 3\n")
     assert main(["train-vae", "--config", str(bad), "--output", str(tmp_path)]) == 2
     assert "stepz" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- pool, loss weights, timestep tilt
+POOLED = {"pool_size": 8, "pool_draws": 2, "pinned_weight": 0.0, "referring_outside_weight": 0.1,
+          "entity_balance": 4.0, "timestep_power": 1.0}
+
+
+def test_pooled_weighted_run_resumes_exactly_and_reuses_its_pool(tmp_path, tiny_parts):
+    config = config_from_dict(tiny_config(tiny_parts, **POOLED))
+    straight = train(config, tmp_path / "straight")
+    train(config, tmp_path / "killed", stop_after=2)
+    pool_file = tmp_path / "killed" / "pool.pt"
+    stamp = pool_file.stat().st_mtime_ns
+    resumed = train(config, tmp_path / "killed", resume=True)
+    assert pool_file.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    a, b = ckpt.load_training_state(straight), ckpt.load_training_state(resumed)
+    for key in a["unet"]:
+        assert torch.allclose(a["unet"][key], b["unet"][key], atol=1e-6), key
+    # a pool built for another experiment is not reused
+    from unigs.batches import ExamplePool
+    from unigs.train import POOL_KEYS
+
+    key = {k: getattr(config, k) for k in POOL_KEYS}
+    assert ExamplePool.load(pool_file, key) is not None
+    assert ExamplePool.load(pool_file, {**key, "seed": 99}) is None
+
+
+def test_draw_timesteps_tilts_toward_t_max():
+    from unigs.train import draw_timesteps
+
+    uniform = draw_timesteps(1000, 20000, 0.0, torch.Generator().manual_seed(0))
+    tilted = draw_timesteps(1000, 20000, 1.0, torch.Generator().manual_seed(0))
+    assert 0 <= int(tilted.min()) and int(tilted.max()) <= 999
+    assert float(uniform.float().mean()) == pytest.approx(500, abs=15)
+    assert float(tilted.float().mean()) == pytest.approx(667, abs=15)  # density ∝ t: mean 2T/3
+
+
+def test_weighted_loss_is_the_weighted_mean_of_squared_errors():
+    from diffusers import DDPMScheduler
+
+    b, h = 2, 4
+    weights = torch.zeros(b, 2, h, h)
+    weights[:, 1, :2] = 1.0  # only the colormap half's top two rows count
+    batch = {"z_image": torch.zeros(b, 4, h, h), "z_colormap": torch.zeros(b, 4, h, h),
+             "mask": torch.ones(b, 1, h, h), "z_control": torch.zeros(b, 4, h, h),
+             "text": torch.zeros(b, 77, 8), "task_ids": None, "weights": weights}
+    unet = RecordingUNet()
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    loss, _, lc = diffusion_loss(unet, sched, batch, torch.Generator().manual_seed(0))
+    x = unet.seen[0]
+    a = sched.alphas_cumprod[unet.seen[1]].view(b, 1, 1, 1)
+    eps = x[:, 4:8] / (1 - a).sqrt()  # z0 = 0 → x_t = √(1−ᾱ) ε
+    assert torch.allclose(loss, (eps[:, :, :2] ** 2).mean(), atol=1e-5)
+    assert torch.allclose(lc, loss)

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from unigs import checkpoint as ckpt
+from unigs.batches import ExamplePool, LossWeighting, PromptCache, encode_examples
 from unigs.conditions import DEFAULT_TASK_RATIOS, TASK_IDS, TASKS
 from unigs.config import config_from_dict, parse_overrides, read_config_file
 from unigs.data.source import EntitySource
@@ -82,6 +83,13 @@ class TrainConfig:
     # "sd15": SD-1.5's schedule and ε-prediction; "zero_snr": zero terminal SNR + v-prediction (see
     # unigs.models.loading.ZERO_SNR_SCHEDULER_CONFIG: why colormaps need it)
     noise_schedule: str = "sd15"
+    # where the loss is spent (unigs.batches.LossWeighting; 1.0 everywhere = plain Eq. 2)
+    pinned_weight: float = 1.0  # the Table-2 ✗ half, which inference replaces by the noised control
+    referring_outside_weight: float = 1.0  # referring's colormap outside the dilated coarse mask
+    entity_balance: float = 1.0  # max pixel weight of small target entities (1 = off)
+    timestep_power: float = 0.0  # training t drawn with density ∝ (t / T)^p (0 = uniform, Eq. 2)
+    pool_size: int = 0  # > 0: pre-encode this many examples once and draw batches from them
+    pool_draws: int = 4  # pool examples drawn from each scene (they share the encoding of I_0)
     mixed_precision: str = "bf16"  # used on GPU only; CPU always trains in fp32 (bf16 is ~9× slower there)
     steps: int = 1000
     seed: int = 0
@@ -111,10 +119,15 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, is {self.mixed_precision!r}")
         if self.init == "scratch" and self.vae is None:
             raise ValueError("init 'scratch' needs `vae`: a folder written by `unigs train-vae`")
-        for name in ("batch_size", "grad_accum", "steps", "log_every", "ckpt_every", "keep_checkpoints",
+        for name in ("pool_draws", "batch_size", "grad_accum", "steps", "log_every", "ckpt_every", "keep_checkpoints",
                      "image_size", "num_scenes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
+        for name in ("pinned_weight", "referring_outside_weight", "timestep_power", "pool_size"):
+            if not float(getattr(self, name)) >= 0:
+                raise ValueError(f"{name} must be >= 0, is {getattr(self, name)}")
+        if not float(self.entity_balance) >= 1:
+            raise ValueError(f"entity_balance must be >= 1, is {self.entity_balance}")
         for name in ("prompt_drop_prob", "negative_prob", "ema_decay"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], is {getattr(self, name)}")
@@ -123,6 +136,11 @@ class TrainConfig:
     def multitask(self) -> bool:
         return self.tasks == "multi"
 
+    @property
+    def weighting(self) -> LossWeighting:
+        return LossWeighting(float(self.pinned_weight), float(self.referring_outside_weight),
+                             float(self.entity_balance))
+
 
 # ------------------------------------------------------------------------------------------------- data
 def step_rng(config: TrainConfig, step: int, micro: int, process: int) -> np.random.Generator:
@@ -130,24 +148,72 @@ def step_rng(config: TrainConfig, step: int, micro: int, process: int) -> np.ran
     return np.random.default_rng([config.seed, step, micro, process])
 
 
+def sample_one(config: TrainConfig, source: EntitySource, rng: np.random.Generator, mixture,
+               index: int | None = None) -> Any:
+    """One TrainingExample: image `index` (default: drawn; the next one while it has no entity), a task
+    drawn by `mixture` (None = the single task)."""
+    from unigs.data.tasks import sample_example
+
+    index = int(rng.integers(len(source))) if index is None else index
+    while True:
+        image, masks, names = source.get(index)
+        if len(masks):
+            break
+        index = int(rng.integers(len(source)))
+    task = mixture.draw(rng) if mixture is not None else config.tasks
+    return sample_example(task, image, masks, names, rng, source.vocabulary, max_entities=config.max_entities,
+                          negative_prob=config.negative_prob, grid=config.grid)
+
+
 def sample_batch(config: TrainConfig, source: EntitySource, rng: np.random.Generator) -> list:
     """`batch_size` TrainingExamples; tasks drawn per example; prompts dropped to "" for CFG."""
-    from unigs.data.tasks import TaskMixture, sample_example
+    from unigs.data.tasks import TaskMixture
 
     mixture = TaskMixture(config.task_ratios) if config.multitask else None
     examples = []
-    while len(examples) < config.batch_size:
-        image, masks, names = source.get(int(rng.integers(len(source))))
-        if len(masks) == 0:
-            continue
-        task = mixture.draw(rng) if mixture is not None else config.tasks
-        ex = sample_example(task, image, masks, names, rng, source.vocabulary,
-                            max_entities=config.max_entities, negative_prob=config.negative_prob,
-                            grid=config.grid)
+    for _ in range(config.batch_size):
+        ex = sample_one(config, source, rng, mixture)
         if rng.random() < config.prompt_drop_prob:
             ex = dataclasses.replace(ex, prompt="")
         examples.append(ex)
     return examples
+
+
+POOL_KEYS = ("data", "images_dir", "num_scenes", "image_size", "tasks", "task_ratios", "max_entities",
+             "negative_prob", "grid", "init", "vae", "text_encoder", "seed", "pinned_weight",
+             "referring_outside_weight", "entity_balance", "pool_size", "pool_draws")  # what a pool depends on
+
+
+def example_pool(config: TrainConfig, source: EntitySource, components, path: Path, main: bool,
+                 accelerator) -> ExamplePool:
+    """The pre-encoded pool of `config.pool_size` examples: loaded from `path` when it matches the config,
+    else built by the main process and saved there. Example i is draw i % pool_draws of pool scene
+    i // pool_draws: the scene from the RNG of (seed, POOL_TAG, scene), the draw from (…, scene, draw)."""
+    from unigs.data.tasks import TaskMixture
+
+    key = {k: getattr(config, k) for k in POOL_KEYS}
+    pool = ExamplePool.load(path, key) if path.is_file() else None
+    if pool is None and main:
+        mixture = TaskMixture(config.task_ratios) if config.multitask else None
+
+        draws = config.pool_draws
+
+        def make(start: int, stop: int) -> list:
+            examples = []
+            for i in range(start, stop):
+                scene = int(np.random.default_rng([config.seed, POOL_TAG, i // draws]).integers(len(source)))
+                rng = np.random.default_rng([config.seed, POOL_TAG, i // draws, i % draws])
+                examples.append(sample_one(config, source, rng, mixture, index=scene))
+            return examples
+
+        pool = ExamplePool.build(make, config.pool_size, components, config.multitask, config.weighting, key,
+                                 chunk=16 * draws)
+        pool.save(path)
+    accelerator.wait_for_everyone()
+    return pool if pool is not None else ExamplePool.load(path, key)
+
+
+POOL_TAG = 0x9001  # separates the pool's RNG streams from the steps' (seed, step, micro, process)
 
 
 # ------------------------------------------------------------------------------------------- components
@@ -213,66 +279,26 @@ def _load_vae(cls: type, folder: str | None):
     return cls.from_pretrained(folder, local_files_only=True)
 
 
-class PromptCache:
-    """Prompt → text-encoder states (77, D); the text encoder is frozen, so each string is encoded once."""
-
-    def __init__(self, tokenizer, text_encoder, device, max_items: int = 1024):
-        self.tokenizer, self.text_encoder = tokenizer, text_encoder
-        self.device, self.max_items = device, max_items
-        self.cache: dict[str, torch.Tensor] = {}
-
-    def __call__(self, prompts: list[str]) -> torch.Tensor:
-        """`(B, 77, D)` float states of `prompts`."""
-        from unigs.models.text import encode_prompt
-
-        missing = sorted(set(prompts) - set(self.cache))
-        if len(self.cache) + len(missing) > self.max_items:
-            self.cache.clear()  # bounded memory; re-encoding is cheap
-            missing = sorted(set(prompts))
-        for p in missing:  # one at a time: a prompt's states never depend on its batch-mates (exact resume)
-            self.cache[p] = encode_prompt(self.tokenizer, self.text_encoder, [p], self.device)[0]
-        return torch.stack([self.cache[p] for p in prompts])
+def draw_timesteps(num_train_timesteps: int, batch: int, power: float, generator: torch.Generator):
+    """`(B,) long` training timesteps with density ∝ (t / T)^power: uniform at 0 (Eq. 2), tilted toward
+    t = T — where sampling starts and the one-step readout happens — for power > 0 (t = T·u^(1/(1+p)))."""
+    if power == 0:
+        return torch.randint(0, num_train_timesteps, (batch,), generator=generator)
+    u = torch.rand((batch,), generator=generator)
+    t = (num_train_timesteps * u ** (1.0 / (1.0 + power))).long()
+    return t.clamp_(0, num_train_timesteps - 1)
 
 
-# ---------------------------------------------------------------------------------------------- one step
-@torch.no_grad()
-def encode_examples(components, examples: list, prompts: PromptCache, multitask: bool) -> dict[str, Any]:
-    """Latents and conditions of a batch (§3.3): z^i, z^s, z^c (B, 4, h, w), m_c (B, 1, h, w) float in {0, 1},
-    text states (B, 77, D), task ids (B,) long (None for a single-task model)."""
-    from unigs.models.vae import encode_images
-    from unigs.pipelines.core import mask_to_latent
-
-    # The control equals a target for referring/entity (I_0) and synthesis (M_c): encode it once.
-    pixels, slots = [], []
-    for e in examples:
-        row = [len(pixels), len(pixels) + 1]
-        pixels += [e.image_target, e.colormap_target]
-        same = [i for i, target in zip(row, (e.image_target, e.colormap_target), strict=True)
-                if np.array_equal(e.control, target)]
-        if not same:
-            pixels.append(e.control)
-        slots.append(row + [same[0] if same else len(pixels) - 1])
-    z = encode_images(components.vae, np.stack(pixels)).float()
-    z_image, z_colormap, z_control = (z[[s[k] for s in slots]] for k in range(3))
-    device = z.device
-    masks = torch.from_numpy(np.stack([e.coarse_mask for e in examples])).to(device)
-    return {
-        "z_image": z_image, "z_colormap": z_colormap, "z_control": z_control,
-        "mask": mask_to_latent(masks, tuple(z.shape[-2:])),
-        "text": prompts([e.prompt for e in examples]).float(),
-        "task_ids": torch.tensor([e.task_id for e in examples], device=device) if multitask else None,
-        "tasks": [e.task for e in examples],
-    }
-
-
-def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torch.Generator):
-    """Eq. 2 on both halves: `(loss, loss_image, loss_colormap)`, each a scalar tensor (MSE against ε, or
-    against v for a v-prediction schedule)."""
+def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torch.Generator,
+                   timestep_power: float = 0.0):
+    """Eq. 2 on both halves, weighted by `batch["weights"]` (unigs.batches.loss_weights; uniform = Eq. 2):
+    `(loss, loss_image, loss_colormap)`, each a scalar tensor, weighted means of the squared error against
+    ε (or against v for a v-prediction schedule)."""
     from unigs.pipelines.core import unet_input
 
     z0 = torch.cat([batch["z_image"], batch["z_colormap"]], dim=1)  # (B, 8, h, w)
     noise = torch.randn(z0.shape, generator=generator).to(z0.device)
-    t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (z0.shape[0],), generator=generator)
+    t = draw_timesteps(noise_scheduler.config.num_train_timesteps, z0.shape[0], timestep_power, generator)
     t = t.to(z0.device)
     zt = noise_scheduler.add_noise(z0, noise, t)  # Eq. 1, one t shared by both halves of an example
     x = unet_input(zt[:, :4], zt[:, 4:], batch["mask"], batch["z_control"])
@@ -282,8 +308,15 @@ def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torc
     else:
         target = noise
     err = (pred - target) ** 2
-    loss_image, loss_colormap = err[:, :4].mean(), err[:, 4:].mean()
-    return (loss_image + loss_colormap) / 2, loss_image.detach(), loss_colormap.detach()
+    weights = batch.get("weights")
+    if weights is None:
+        loss_image, loss_colormap = err[:, :4].mean(), err[:, 4:].mean()
+        return (loss_image + loss_colormap) / 2, loss_image.detach(), loss_colormap.detach()
+    w = weights.repeat_interleave(4, dim=1)  # (B, 2, h, w) → one map per channel of each half
+    halves = [(err[:, k:k + 4] * w[:, k:k + 4]).sum() for k in (0, 4)]
+    mass = [w[:, k:k + 4].sum().clamp_min(1e-8) for k in (0, 4)]
+    loss = (halves[0] + halves[1]) / (mass[0] + mass[1])
+    return loss, (halves[0] / mass[0]).detach(), (halves[1] / mass[1]).detach()
 
 
 @torch.no_grad()
@@ -336,6 +369,9 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
     noise_scheduler = DDPMScheduler.from_config(components.scheduler.config)
     prompts = PromptCache(components.tokenizer, components.text_encoder, accelerator.device)
     ckpt_root = output_dir / "checkpoints"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    pool = (example_pool(config, source, components, output_dir / "pool.pt", main, accelerator)
+            if config.pool_size else None)
 
     start = 0
     if resume:
@@ -382,11 +418,17 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
             rng = step_rng(config, step, micro, accelerator.process_index)
             generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
             torch.manual_seed(int(rng.integers(2**63)))  # anything inside the models that draws from torch
-            examples = sample_batch(config, source, rng)
-            batch = encode_examples(components, examples, prompts, config.multitask)
+            if pool is not None:
+                index = rng.integers(len(pool), size=config.batch_size)
+                drop = rng.random(config.batch_size) < config.prompt_drop_prob
+                batch = pool.batch(index, drop, config.multitask, accelerator.device)
+            else:
+                examples = sample_batch(config, source, rng)
+                batch = encode_examples(components, examples, prompts, config.multitask, config.weighting)
             sync = nullcontext() if micro == config.grad_accum - 1 else accelerator.no_sync(unet)
             with sync, accelerator.autocast():
-                loss, loss_image, loss_colormap = diffusion_loss(unet, noise_scheduler, batch, generator)
+                loss, loss_image, loss_colormap = diffusion_loss(unet, noise_scheduler, batch, generator,
+                                                                 config.timestep_power)
                 accelerator.backward(loss / config.grad_accum)
             sums += torch.stack([loss.detach(), loss_image, loss_colormap]).cpu() / config.grad_accum
             tasks.update(batch["tasks"])
