@@ -41,7 +41,7 @@ def test_loss_weights_follow_table2_and_the_referring_region():
     w = loss_weights(examples, (8, 8), LossWeighting(0.0, 0.1, 4.0))
     assert w.shape == (4, 2, 8, 8)
     assert torch.all(w[0] > 0)  # inpainting: both halves generated
-    assert torch.all(w[1, 1] == 0) and torch.all(w[1, 0] == 1)  # synthesis: colormap pinned, no entity weights
+    assert torch.all(w[1, 1] == 0) and torch.all(w[1, 0] == 1)  # synthesis: colormap pinned
     assert torch.all(w[2, 0] == 0) and torch.all(w[3, 0] == 0)  # referring / entity: image pinned
     region = torch.nn.functional.adaptive_max_pool2d(
         torch.from_numpy(examples[2].coarse_mask.astype(np.float32))[None, None], (8, 8))[0, 0]

@@ -113,10 +113,10 @@ def test_square_resize_crops_centre_and_drops_emptied_masks():
 
 
 def test_encode_examples_matches_one_by_one_encoding():
+    from unigs.batches import PromptCache, encode_examples
     from unigs.data.tasks import sample_example
     from unigs.models.tiny import tiny_components
     from unigs.models.vae import encode_images
-    from unigs.batches import PromptCache, encode_examples
 
     comps = tiny_components()
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)

@@ -86,7 +86,8 @@ def entity_weight_map(entity_masks: np.ndarray, max_weight: float) -> np.ndarray
     return weights
 
 
-def loss_weights(examples: Sequence[Any], latent_size: tuple[int, int], weighting: LossWeighting) -> torch.Tensor:
+def loss_weights(examples: Sequence[Any], latent_size: tuple[int, int],
+                 weighting: LossWeighting) -> torch.Tensor:
     """`(B, 2, h, w) float32` loss weights of image half ‖ colormap half per example (module docstring).
 
     Pixel maps are averaged over each latent cell; the dilated coarse mask is "any pixel of the cell in m_c"
@@ -226,7 +227,8 @@ class ExamplePool:
         idx = torch.as_tensor(np.asarray(index), dtype=torch.long)
         prompt_ids = torch.where(torch.as_tensor(np.asarray(drop_prompt, bool)), self.empty,
                                  self.tensors["prompt_ids"][idx])
-        out: dict[str, Any] = {name: self.tensors[name][idx].float().to(device) for name in (*_LATENTS, "weights")}
+        out: dict[str, Any] = {name: self.tensors[name][idx].float().to(device)
+                               for name in (*_LATENTS, "weights")}
         out["mask"] = self.tensors["mask"][idx].float().to(device)
         out["text"] = self.tensors["text"][prompt_ids].float().to(device)
         out["task_ids"] = self.tensors["task_ids"][idx].long().to(device) if multitask else None

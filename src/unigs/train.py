@@ -119,8 +119,8 @@ class TrainConfig:
             raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, is {self.mixed_precision!r}")
         if self.init == "scratch" and self.vae is None:
             raise ValueError("init 'scratch' needs `vae`: a folder written by `unigs train-vae`")
-        for name in ("pool_draws", "batch_size", "grad_accum", "steps", "log_every", "ckpt_every", "keep_checkpoints",
-                     "image_size", "num_scenes"):
+        for name in ("pool_draws", "batch_size", "grad_accum", "steps", "log_every", "ckpt_every",
+                     "keep_checkpoints", "image_size", "num_scenes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
         for name in ("pinned_weight", "referring_outside_weight", "timestep_power", "pool_size"):
@@ -181,7 +181,7 @@ def sample_batch(config: TrainConfig, source: EntitySource, rng: np.random.Gener
 
 POOL_KEYS = ("data", "images_dir", "num_scenes", "image_size", "tasks", "task_ratios", "max_entities",
              "negative_prob", "grid", "init", "vae", "text_encoder", "seed", "pinned_weight",
-             "referring_outside_weight", "entity_balance", "pool_size", "pool_draws")  # what a pool depends on
+             "referring_outside_weight", "entity_balance", "pool_size", "pool_draws")  # a pool depends on
 
 
 def example_pool(config: TrainConfig, source: EntitySource, components, path: Path, main: bool,
