@@ -13,21 +13,24 @@ from unigs.evaluate.runner import NA_WEIGHTS, EvalConfig, evaluate, format_table
 
 
 def test_scene_items_are_held_out_and_train_is_refused():
-    items, vocab, label, held_out = load_items(EvalConfig(limit=2, split="val"), size=32)
+    held = load_items(EvalConfig(limit=2, split="val"), size=32)
+    items, vocab, label, held_out = held.items, held.vocabulary, held.label, held.held_out
     assert len(items) == 2 and label == "scenes:val" and held_out
     assert all(it.image_id >= 10_000_000 for it in items)  # val seeds, disjoint from train [0, 1e7)
     assert items[0].image.shape == (32, 32, 3) and items[0].masks.shape[1:] == (32, 32)
     assert "ball" in vocab and "sky" in vocab
     with pytest.raises(ValueError, match="--allow-train-split"):
         load_items(EvalConfig(limit=1, split="train"), size=32)
-    items, _, label, held_out = load_items(EvalConfig(limit=1, split="train", allow_train_split=True), 32)
+    held = load_items(EvalConfig(limit=1, split="train", allow_train_split=True), 32)
+    items, label, held_out = held.items, held.label, held.held_out
     assert not held_out and label == "scenes:train" and items[0].image_id == 0
 
 
 def test_coco_items(coco_mini):
     ann = coco_mini / "annotations"
     cfg = EvalConfig(data=str(ann / "instances_val2017.json"), images_dir=str(coco_mini / "val2017"), limit=2)
-    items, vocab, label, held_out = load_items(cfg, size=64)
+    held = load_items(cfg, size=64)
+    items, vocab, label, held_out = held.items, held.vocabulary, held.label, held.held_out
     assert len(items) == 2 and held_out and label == "coco:instances_val2017.json"
     assert items[0].image.shape == (64, 64, 3) and len(items[0].names) == len(items[0].masks) >= 1
     assert "person" in vocab
@@ -97,6 +100,40 @@ def test_oracle_scores_perfectly(monkeypatch):
         assert m["entity"][key] == pytest.approx(1.0), key
     assert m["synthesis"]["FID"] == NA_WEIGHTS and m["inpainting"]["CLIP_score"] == NA_WEIGHTS
     assert {p["image_id"] for p in result.predictions} == {10_000_000, 10_000_001, 10_000_002}
+
+
+def test_things_and_stuff_are_scored_apart(monkeypatch):
+    """An oracle that finds only the stuff entities: stuff scores 1, things 0, overall in between."""
+    import unigs.data.tasks as tasks
+    import unigs.pipelines as pipelines
+    from unigs.data.scenes import STUFF
+
+    last = {}
+    real_sample = tasks.sample_example
+
+    def recording_sample(*args, **kwargs):
+        last["example"] = real_sample(*args, **kwargs)
+        return last["example"]
+
+    class StuffOnly(_Oracle):
+        def __call__(self, *args, **kwargs):
+            ex = self.last["example"]
+            keep = [n in STUFF for n in ex.entity_names]
+            return SimpleNamespace(images=[ex.image_target], masks=[ex.entity_masks[keep]],
+                                   colormaps=[ex.colormap_target])
+
+    monkeypatch.setattr(tasks, "sample_example", recording_sample)
+    monkeypatch.setattr(pipelines, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
+    comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
+    result = evaluate(comps, EvalConfig(limit=6, steps=1, tasks=("referring", "entity", "synthesis")),
+                      progress=False)
+    for task in ("entity", "synthesis"):
+        row = result.metrics[task]
+        assert row["mIoU_stuff"] == pytest.approx(1.0) and row["recall_stuff"] == pytest.approx(1.0), task
+        assert row["mIoU_things"] == pytest.approx(0.0) and row["recall_things"] == 0.0, task
+        assert 0.0 < row["mIoU"] < 1.0
+    row = result.metrics["referring"]
+    assert np.isnan(row["mIoU_stuff"]) or row["mIoU_stuff"] == pytest.approx(1.0)
 
 
 # --- the tiny model end to end -------------------------------------------------------------------------

@@ -258,6 +258,11 @@ class CocoEntities(Sequence):
         self.skipped[reason] += 1
         self.skipped_ids.setdefault(reason, []).append(image_id)
 
+    @property
+    def stuff_names(self) -> list[str]:
+        """Names of the categories the JSON marks as stuff (`isthing: 0` or type "stuff")."""
+        return sorted({self.categories[c] for c, thing in self._isthing.items() if thing is False})
+
     def __len__(self) -> int:
         return len(self._index)
 

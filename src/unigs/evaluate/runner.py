@@ -18,7 +18,10 @@ entity         mIoU / recall, AP^e / AP50 / AP75 (non-overlapping, area-fraction
 =============  ==========================================================================================
 
 mIoU and recall are pooled over the data set: the mean over *all* ground-truth entities
-(:func:`unigs.evaluate.metrics.pool_match_scores`), not the mean of per-image means. Hole MAE / PSNR are
+(:func:`unigs.evaluate.metrics.pool_match_scores`), not the mean of per-image means. They are also
+reported for things and for stuff apart (``mIoU_things`` … ``recall_stuff``): stuff is
+``scenes.STUFF`` for procedural scenes and the categories marked ``isthing: 0`` (or type "stuff") in a
+COCO JSON; everything else is a thing. Hole MAE / PSNR are
 means over images. FID and CLIP score need local weights; without them the value is a string that says so.
 """
 
@@ -89,8 +92,19 @@ class HeldOutItem:
     names: list[str]
 
 
-def load_items(config: EvalConfig, size: int) -> tuple[list[HeldOutItem], list[str], str, bool]:
-    """The held-out images at `size` px, the name vocabulary, a split label, and whether it is held out.
+@dataclass
+class HeldOutSet:
+    """The held-out images, the name vocabulary, the names that are stuff, a label, whether held out."""
+
+    items: list[HeldOutItem]
+    vocabulary: list[str]
+    stuff: frozenset[str]
+    label: str
+    held_out: bool
+
+
+def load_items(config: EvalConfig, size: int) -> HeldOutSet:
+    """The held-out images at `size` px with their vocabulary, stuff names, split label and status.
 
     Scenes: `SceneDataset(split)` (its seeds are disjoint from the train split). COCO: the JSON as given,
     centre-cropped and resized like training (`unigs.data.source.square_resize`); a JSON whose file name
@@ -105,7 +119,7 @@ def load_items(config: EvalConfig, size: int) -> tuple[list[HeldOutItem], list[s
         scenes = SceneDataset(split=config.split, length=config.limit, size=size)
         items = [HeldOutItem(scenes.seed_of(i), s.image, s.masks, list(s.names))
                  for i, s in enumerate(scenes)]
-        return items, list(CATEGORIES) + list(STUFF), label, held_out
+        return HeldOutSet(items, list(CATEGORIES) + list(STUFF), frozenset(STUFF), label, held_out)
 
     from unigs.data.coco import CocoEntities
     from unigs.data.source import square_resize
@@ -126,7 +140,8 @@ def load_items(config: EvalConfig, size: int) -> tuple[list[HeldOutItem], list[s
         image, masks, names = square_resize(sample.image, sample.masks, list(sample.names), size)
         if len(masks):
             items.append(HeldOutItem(sample.image_id, image, masks, names))
-    return items, sorted(set(dataset.categories.values())), label, held_out
+    stuff = frozenset(dataset.stuff_names)
+    return HeldOutSet(items, sorted(set(dataset.categories.values())), stuff, label, held_out)
 
 
 def _refuse_train(held_out: bool, label: str, allow: bool) -> None:
@@ -155,7 +170,8 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
 
     size = int(components.meta.get("image_size", 128))
     grid = int(components.meta.get("grid", 11))
-    items, vocabulary, label, held_out = load_items(config, size)
+    held = load_items(config, size)
+    items, vocabulary = held.items, held.vocabulary
     if not items:
         raise ValueError(f"no usable images in {config.data!r} (every image lost its entities at {size} px)")
     fid_net = generation.load_feature_network(config.fid_weights) if config.fid_weights else None
@@ -181,7 +197,7 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
     skipped: Counter = Counter()
     predictions: list[dict] = []
     for task in config.tasks:
-        scores, holes, generated, real, texts = [], [], [], [], []
+        scores, kinds, holes, generated, real, texts = [], [], [], [], [], []
         preds, gts, voids = [], [], []
         done = 0
         for index, item in enumerate(tqdm(items, desc=f"eval {task}", disable=not progress)):
@@ -203,6 +219,7 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
                 out = pipe(task)(ex.names, ex.control, prompt=ex.prompt, **kwargs(index, task))
                 seg = pipe("entity")(out.images[0], **kwargs(index, "entity"))
                 scores.append(generation.mask_alignment(seg.masks[0], ex.control))
+                kinds.append(_is_stuff(_names_of(generation.colormap_entities(ex.control), ex), held.stuff))
             else:
                 out = pipe(task)(item.image, **kwargs(index, task))
                 masks = out.masks[0].reshape(-1, size, size)
@@ -213,6 +230,8 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
                 gts.append(ex.entity_masks)
                 voids.append(~ex.entity_masks.any(0))
                 predictions += _results(item.image_id, disjoint, score)
+            if task != "synthesis":
+                kinds.append(_is_stuff(ex.entity_names, held.stuff))
             if on_example is not None:
                 on_example(task, item, ex, out)
             if task in ("inpainting", "synthesis"):
@@ -223,6 +242,7 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
         row: dict[str, Any] = {}
         pooled = pool_match_scores(scores)
         row["mIoU"], row["recall"] = pooled.miou, pooled.recall
+        row.update(_by_kind(pooled, kinds))
         if task == "inpainting":
             row["hole_MAE"] = float(np.nanmean([h[0] for h in holes])) if holes else float("nan")
             row["hole_PSNR"] = float(np.nanmean([h[1] for h in holes])) if holes else float("nan")
@@ -235,7 +255,30 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
             row["CLIP_score"] = (float(clip(np.stack(generated), texts).mean()) if clip and generated
                                  else NA_WEIGHTS if clip is None else float("nan"))
         metrics[task] = row
-    return EvalResult(metrics, counts, label, held_out, predictions, dict(skipped))
+    return EvalResult(metrics, counts, held.label, held.held_out, predictions, dict(skipped))
+
+
+def _names_of(gt_masks: np.ndarray, ex: Any) -> list[str]:
+    """The name of each ground-truth mask: that of the example's target entity it overlaps most."""
+    if len(gt_masks) == 0 or len(ex.entity_masks) == 0:
+        return [""] * len(gt_masks)
+    overlap = (gt_masks[:, None] & ex.entity_masks[None]).sum(axis=(2, 3))
+    return [ex.entity_names[int(k)] for k in overlap.argmax(1)]
+
+
+def _is_stuff(names: list[str], stuff: frozenset[str]) -> np.ndarray:
+    return np.array([n in stuff for n in names], dtype=bool)
+
+
+def _by_kind(pooled: Any, kinds: list[np.ndarray]) -> dict[str, float]:
+    """mIoU / recall over the thing entities and over the stuff entities of the pooled scores."""
+    stuff = np.concatenate(kinds) if kinds else np.zeros(0, bool)
+    row = {}
+    for kind, keep in (("things", ~stuff), ("stuff", stuff)):
+        best = pooled.best_iou[keep] if len(stuff) == len(pooled.best_iou) else np.zeros(0)
+        row[f"mIoU_{kind}"] = float(best.mean()) if len(best) else float("nan")
+        row[f"recall_{kind}"] = float((best >= 0.5).mean()) if len(best) else float("nan")
+    return row
 
 
 def _fid(net: generation.FeatureNetwork | None, real: list, fake: list) -> float | str:
