@@ -50,6 +50,14 @@ def test_vae_batch_is_half_images_half_colormaps():
     assert _is_palette_or_black(batch[2]) and _is_palette_or_black(batch[3])
 
 
+def test_vae_batch_of_colormaps_alone():
+    config = VAETrainConfig(image_size=32, num_scenes=8, batch_size=3, colormap_fraction=1.0)
+    batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))
+    assert batch.shape == (3, 32, 32, 3) and all(_is_palette_or_black(b) for b in batch)
+    with pytest.raises(ValueError, match="colormap_fraction"):
+        VAETrainConfig(colormap_fraction=1.5)
+
+
 def test_vae_batch_random_crops():
     config = VAETrainConfig(image_size=32, crop_size=16, num_scenes=8, batch_size=4)
     batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))

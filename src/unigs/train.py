@@ -217,7 +217,7 @@ POOL_TAG = 0x9001  # separates the pool's RNG streams from the steps' (seed, ste
 
 
 # ------------------------------------------------------------------------------------------- components
-def build_components(config: TrainConfig):
+def build_components(config: TrainConfig, vocabulary: list[str] | None = None):
     """UniGSComponents for training: a fresh or widened 13/8 UNet, frozen VAE and text encoder, the scheduler.
 
     `init: scratch` builds `small_unet_config(**config.unet)` (cross-attention width = the text encoder's,
@@ -268,8 +268,17 @@ def build_components(config: TrainConfig):
         "multitask": config.multitask, "tasks": list(TASKS) if config.multitask else [config.tasks],
         "num_tasks": num_tasks, "text_encoder": text_meta, "source": "unigs train",
         "train_config": asdict(config),
+        # what the model knows: pipelines warn about names outside it (an unknown name finds nothing)
+        "vocabulary": list(vocabulary or []), "domain": data_domain(config.data),
     }
     return components
+
+
+def data_domain(data: str) -> str:
+    """A one-line description of the training images, kept in the model's meta."""
+    if data == "scenes":
+        return "procedural scenes (unigs.data.scenes): flat shapes on textured bands, no real photos"
+    return f"COCO-format images of {Path(data).name}"
 
 
 def _load_vae(cls: type, folder: str | None):
@@ -353,7 +362,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
     main = accelerator.is_main_process
 
     source = EntitySource(config)
-    components = build_components(config)
+    components = build_components(config, source.vocabulary)
     dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16}
     frozen_dtype = dtypes.get(accelerator.mixed_precision, torch.float32)
     for part in (components.vae, components.text_encoder):

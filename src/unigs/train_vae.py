@@ -50,7 +50,8 @@ class VAETrainConfig:
     # Train the decoder only (encoder and quant_conv frozen): the latents, and so the scaling factor and any
     # UNet trained on them, stay valid while the reconstruction gets better. Needs `init`.
     decoder_only: bool = False
-    batch_size: int = 16  # per process; half images, half colormaps
+    batch_size: int = 16  # per process; images, then colormaps (colormap_fraction of the batch)
+    colormap_fraction: float = 0.5  # 1.0 with decoder_only: a decoder for colormaps alone (same latents)
     lr: float = 2e-4
     kl_weight: float = 1e-6
     sample_posterior: bool = False  # decode posterior samples (True) or the mean (see VAELoss.forward)
@@ -68,7 +69,9 @@ class VAETrainConfig:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
         if self.crop_size is not None and not 0 < self.crop_size <= self.image_size:
             raise ValueError(f"crop_size must be in [1, image_size={self.image_size}], is {self.crop_size}")
-        if self.batch_size % 2:
+        if not 0.0 <= float(self.colormap_fraction) <= 1.0:
+            raise ValueError(f"colormap_fraction must be in [0, 1], is {self.colormap_fraction}")
+        if self.colormap_fraction == 0.5 and self.batch_size % 2:
             raise ValueError(f"batch_size must be even (half images, half colormaps), is {self.batch_size}")
         if self.decoder_only and self.init is None:
             raise ValueError("decoder_only needs init (a trained VAE folder whose encoder stays fixed)")
@@ -91,14 +94,15 @@ def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_
 
 
 def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Generator) -> np.ndarray:
-    """`(B, C, C, 3) uint8`: B/2 images then the colormaps of B/2 other draws, randomly cropped to
-    C = crop_size (C = image_size without cropping). Colormaps are made at full size, then cropped, so
-    their palette colours are those of whole-image entity positions."""
-    half = config.batch_size // 2
+    """`(B, C, C, 3) uint8`: B − k images then the colormaps of k other draws (k = colormap_fraction · B),
+    randomly cropped to C = crop_size (C = image_size without cropping). Colormaps are made at full size,
+    then cropped, so their palette colours are those of whole-image entity positions."""
+    n_colormaps = int(round(config.batch_size * float(config.colormap_fraction)))
+    n_images = config.batch_size - n_colormaps
     images, colormaps = [], []
-    while len(images) < half or len(colormaps) < half:
+    while len(images) < n_images or len(colormaps) < n_colormaps:
         image, masks, _ = source.get(int(rng.integers(len(source))))
-        if len(images) < half:
+        if len(images) < n_images:
             images.append(image)
         elif len(masks):
             colormaps.append(random_colormap(masks, rng, config.grid, config.max_entities))

@@ -95,3 +95,16 @@ def test_check_inputs_messages(components, scene):
         pipe.check_inputs(images, 2, 1.0, "latent")
     with pytest.raises(ValueError, match="at least one entity name"):
         pipe.check_inputs(images, 2, 1.0, "np", names=[[]])
+
+
+def test_names_outside_the_model_vocabulary_are_warned_about(components, scene):
+    from unigs.pipelines import UniGSReferringPipeline
+
+    image, coarse, _ = scene
+    pipe = UniGSReferringPipeline.from_components(components)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.warn_unknown_names([["dog"]]) == []  # no vocabulary in the meta: nothing to say
+    pipe.meta = {**pipe.meta, "vocabulary": ["ball", "sky"], "domain": "procedural scenes"}
+    with pytest.warns(UserWarning, match=r"does not know 'dog'.*knows: ball, sky"):
+        pipe(["Ball", "dog"], image, coarse, num_inference_steps=1, output_type="np")
+    assert pipe.warn_unknown_names([["BALL "], ["sky"]]) == []

@@ -6,6 +6,7 @@ A task subclass only builds its Table-2 conditions (via `unigs.conditions`) and 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -93,6 +94,19 @@ class UniGSPipeline(DiffusionPipeline):
                 if not ns:
                     raise ValueError(f"the {self.task} task needs at least one entity name "
                                      f"(image {i} has none)")
+            self.warn_unknown_names(names)
+
+    def warn_unknown_names(self, names: list[list[str]]) -> list[str]:
+        """Warn (and return them) about names outside the vocabulary in the model's meta: the model never
+        saw them, so it will most likely find or draw nothing for them. Silent for models without one."""
+        vocabulary = list(self.meta.get("vocabulary") or [])
+        known = {v.strip().lower() for v in vocabulary}
+        unknown = sorted({n for ns in names for n in ns if n.strip().lower() not in known}) if known else []
+        if unknown:
+            domain = self.meta.get("domain", "its training data")
+            warnings.warn(f"the model does not know {', '.join(map(repr, unknown))}; it was trained on "
+                          f"{domain} and knows: {', '.join(vocabulary)}", UserWarning, stacklevel=3)
+        return unknown
 
     def build_prompts(self, prompt: str | list[str] | None, names: list[list[str]]) -> list[str]:
         """Table-2 prompts `conditions.prompt_for(task, names)`, or the user's override `prompt` (one string
