@@ -17,12 +17,20 @@ during training that half's input was exactly a noised copy of the control, so t
 its training distribution and spends no capacity on reproducing the condition; it costs one `add_noise`
 per step, and the pipelines then skip decoding that half (its answer is the control itself).
 `known_half=None` instead lets the model denoise both halves freely (a diagnostic of how well it copies).
+
+The same replacement, generalised, is the hook the related systems use (:class:`KnownLatent`): any set of
+latent channels and cells can be held at known values — a whole half (the ✗ above), the known part of a
+colormap (LDMSeg mask completion), the known pixels around a hole (SPG-Net guided inpainting). Optional
+RePaint resampling jumps (Lugmayr et al. 2022) harmonise the known and sampled parts. `init_latents` with
+`strength < 1` starts the loop part-way from a noised copy of given latents (SDEdit / diffusers img2img;
+TCIG's second stage).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -81,11 +89,72 @@ def _step_kwargs(scheduler: object, generator: object, eta: float) -> dict:
     return kwargs
 
 
-def _with_half(x: torch.Tensor, half: slice, value: torch.Tensor) -> torch.Tensor:
-    """A copy of `x` with channels `half` replaced (no in-place write: schedulers may keep the sample)."""
-    x = x.clone()
-    x[:, half] = value.to(x.dtype)
-    return x
+@dataclass
+class KnownLatent:
+    """Latent values held fixed during sampling (RePaint-style replacement).
+
+    Attributes:
+        values: `(B, 8, h, w)` clean latents (image ‖ colormap, scaled like the UNet's halves); only the
+            entries under `mask` are read.
+        mask: `(B, 8, h, w)` or `(B, 1, h, w)` float in [0, 1], 1 = known. After every step the sample
+            becomes `mask · noised(values) + (1 − mask) · sample`, the values noised to the next timestep
+            with the loop's one fixed noise draw; after the last step the known entries equal `values`.
+    """
+
+    values: torch.Tensor
+    mask: torch.Tensor
+
+    @classmethod
+    def half(cls, half: str, control: torch.Tensor) -> KnownLatent:
+        """The whole `half` ("image" or "colormap") known and equal to `control` `(B, 4, h, w)`."""
+        if half not in HALVES:
+            raise ValueError(f"known_half must be None or one of {list(HALVES)}, is {half!r}")
+        b, _, h, w = control.shape
+        values = control.new_zeros(b, 2 * LATENT_CHANNELS, h, w)
+        mask = torch.zeros_like(values)
+        values[:, HALVES[half]] = control
+        mask[:, HALVES[half]] = 1.0
+        return cls(values, mask)
+
+    @classmethod
+    def region(cls, half: str, values: torch.Tensor, mask: torch.Tensor) -> KnownLatent:
+        """`half` known where `mask` `(B, 1, h, w)` is 1, with `values` `(B, 4, h, w)` there."""
+        known = cls.half(half, values)
+        known.mask[:, HALVES[half]] *= mask.to(known.mask.dtype)
+        return known
+
+    def union(self, other: KnownLatent | None) -> KnownLatent:
+        """Both known sets; where both know an entry, `other`'s value wins."""
+        if other is None:
+            return self
+        mine, theirs = self.mask.expand_as(self.values), other.mask.to(self.values).expand_as(self.values)
+        values = mine * (1 - theirs) * self.values + theirs * other.values.to(self.values)
+        return KnownLatent(values, torch.maximum(mine, theirs))
+
+    def apply(self, x: torch.Tensor, noised: torch.Tensor) -> torch.Tensor:
+        """`mask · noised + (1 − mask) · x` (a new tensor: schedulers may keep the old sample)."""
+        mask = self.mask.to(device=x.device, dtype=x.dtype)
+        return mask * noised.to(x.dtype) + (1 - mask) * x
+
+
+def _strength_timesteps(scheduler: object, num_inference_steps: int, strength: float) -> torch.Tensor:
+    """The tail of the schedule that an img2img start at `strength` runs (diffusers' `get_timesteps`)."""
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], is {strength}")
+    skip = num_inference_steps - min(int(num_inference_steps * strength), num_inference_steps)
+    order = getattr(scheduler, "order", 1)
+    if skip and hasattr(scheduler, "set_begin_index"):
+        scheduler.set_begin_index(skip * order)
+    return scheduler.timesteps[skip * order:]
+
+
+def _renoise(scheduler: object, x: torch.Tensor, t_from: torch.Tensor, t_to: torch.Tensor,
+             generator: object) -> torch.Tensor:
+    """q(x_{t_to} | x_{t_from}) for t_to > t_from: one forward-diffusion jump (RePaint's resampling)."""
+    alphas = scheduler.alphas_cumprod.to(x.device)
+    ratio = (alphas[int(t_to)] / alphas[int(t_from)].clamp(min=1e-12)).clamp(0.0, 1.0).to(x.dtype)
+    eps = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return ratio.sqrt() * x + (1 - ratio).sqrt() * eps
 
 
 def denoise(
@@ -104,6 +173,10 @@ def denoise(
     latents: torch.Tensor | None = None,
     eta: float = 0.0,
     progress_bar: Callable[..., object] | None = None,
+    known: KnownLatent | None = None,
+    resample_jumps: int = 0,
+    init_latents: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
     """Run the sampler from noise to ẑ_0 for both halves.
 
@@ -119,6 +192,14 @@ def denoise(
         known_half: None, "image" or "colormap" — the ✗ half kept equal to the noised control (module doc).
         latents: optional initial noise `(B, 8, h, w)` (before `init_noise_sigma` scaling).
         progress_bar: `total -> tqdm-like context manager` (the pipeline's `progress_bar`); None = silent.
+        known: latent entries held at their noised known values (:class:`KnownLatent`), on top of
+            `known_half` (where both speak, `known` wins).
+        resample_jumps: RePaint resampling: after each step (but the last) re-noise the sample one step back
+            and redo the step this many times (the UNet runs 1 + jumps times per step). DDIM only.
+        init_latents: `(B, 8, h, w)` clean latents to start from (img2img); with `strength` < 1 the loop
+            starts at the matching timestep from `init_latents` noised with the loop's noise draw.
+        strength: in [0, 1]; 1 = from pure noise (the default), 0 = no step at all (returns `init_latents`
+            with the known entries applied).
 
     Returns:
         ẑ_0, `(B, 8, h, w)`: image latent (channels 0–3) ‖ colormap latent (4–7), still scaled.
@@ -127,31 +208,49 @@ def denoise(
         raise ValueError(f"known_half must be None or one of {list(HALVES)}, is {known_half!r}")
     if num_inference_steps < 1:
         raise ValueError(f"num_inference_steps must be >= 1, is {num_inference_steps}")
+    if resample_jumps < 0:
+        raise ValueError(f"resample_jumps must be >= 0, is {resample_jumps}")
+    if resample_jumps and not isinstance(scheduler, DDIMScheduler):
+        raise ValueError("resample_jumps needs the DDIM scheduler (a multistep solver keeps a history that "
+                         f"a repeated step would corrupt), got {type(scheduler).__name__}")
+    if strength != 1.0 and init_latents is None:
+        raise ValueError(f"strength {strength} needs init_latents to start from")
     batch, _, h, w = control.shape
     device, dtype = control.device, unet.dtype
 
-    # 1. Timesteps.
+    # 1. Timesteps (the tail of the schedule for an img2img start).
     scheduler.set_timesteps(num_inference_steps, device=device)
-    timesteps = scheduler.timesteps
+    timesteps = _strength_timesteps(scheduler, num_inference_steps, strength)
 
-    # 2. Initial noise for both halves; the known half starts as the control noised to the first timestep.
+    # 2. Initial noise for both halves; known entries start as their values noised to the first timestep.
     shape = (batch, 2 * LATENT_CHANNELS, h, w)
     noise = latents if latents is not None else randn_tensor(shape, generator=generator, device=device,
                                                              dtype=dtype)
     if noise.shape != shape:
         raise ValueError(f"latents must have shape {shape}, got {tuple(noise.shape)}")
     noise = noise.to(device=device, dtype=dtype)
-    x = noise * scheduler.init_noise_sigma
-    half = HALVES.get(known_half) if known_half else None
+    if init_latents is not None and tuple(init_latents.shape) != shape:
+        raise ValueError(f"init_latents must have shape {shape}, got {tuple(init_latents.shape)}")
+    if init_latents is not None and strength < 1.0:
+        init_latents = init_latents.to(device=device, dtype=dtype)
+        x = init_latents if len(timesteps) == 0 else \
+            scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(batch))
+    else:
+        x = noise * scheduler.init_noise_sigma
+    if known_half is not None:
+        known = KnownLatent.half(known_half, control).union(known)
+    if known is not None:
+        known = KnownLatent(known.values.to(device=device, dtype=dtype), known.mask.to(device=device))
 
-    def known_at(index: int) -> torch.Tensor:
+    def known_at(index: int, sample: torch.Tensor) -> torch.Tensor:
+        if known is None:
+            return sample
         if index >= len(timesteps):
-            return control  # after the last step: ẑ_0 of that half is the control itself
+            return known.apply(sample, known.values)  # after the last step: ẑ_0 there is the known value
         t = timesteps[index : index + 1].repeat(batch)
-        return scheduler.add_noise(control, noise[:, half], t)
+        return known.apply(sample, scheduler.add_noise(known.values, noise, t))
 
-    if half is not None:
-        x = _with_half(x, half, known_at(0))
+    x = known_at(0, x)
 
     # 3. Conditions of both CFG branches: (uncond "", cond prompt); m_c, z^c and the task id in both.
     do_cfg = guidance_scale > 1.0 and negative_prompt_embeds is not None
@@ -165,21 +264,24 @@ def denoise(
         class_labels = torch.full((len(embeds),), int(task_id), device=device, dtype=torch.long)
     step_kwargs = _step_kwargs(scheduler, generator, eta)
 
-    # 4. Denoising loop.
+    def step(i: int, t: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+        model_in = torch.cat([sample, sample]) if do_cfg else sample
+        # scale only the noisy halves, then append the conditions (as diffusers' SD-inpainting does)
+        model_in = scheduler.scale_model_input(model_in, t)
+        eps = unet(torch.cat([model_in, cond], dim=1), t, encoder_hidden_states=embeds,
+                   class_labels=class_labels, return_dict=False)[0]
+        if do_cfg:
+            eps_uncond, eps_text = eps.chunk(2)
+            eps = eps_uncond + guidance_scale * (eps_text - eps_uncond)
+        return known_at(i + 1, scheduler.step(eps, t, sample, **step_kwargs, return_dict=False)[0])
+
+    # 4. Denoising loop (with RePaint jumps: back one step by forward diffusion, then the step again).
     bar = progress_bar(total=len(timesteps)) if progress_bar is not None else None
     try:
         for i, t in enumerate(timesteps):
-            model_in = torch.cat([x, x]) if do_cfg else x
-            # scale only the noisy halves, then append the conditions (as diffusers' SD-inpainting does)
-            model_in = scheduler.scale_model_input(model_in, t)
-            eps = unet(torch.cat([model_in, cond], dim=1), t, encoder_hidden_states=embeds,
-                       class_labels=class_labels, return_dict=False)[0]
-            if do_cfg:
-                eps_uncond, eps_text = eps.chunk(2)
-                eps = eps_uncond + guidance_scale * (eps_text - eps_uncond)
-            x = scheduler.step(eps, t, x, **step_kwargs, return_dict=False)[0]
-            if half is not None:
-                x = _with_half(x, half, known_at(i + 1))
+            x = step(i, t, x)
+            for _ in range(resample_jumps if i + 1 < len(timesteps) else 0):
+                x = step(i, t, known_at(i, _renoise(scheduler, x, timesteps[i + 1], t, generator)))
             if bar is not None:
                 bar.update()
     finally:
