@@ -59,6 +59,14 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="resize the inputs to SIZE x SIZE px first (e.g. 128 for the default model)")
     parser.add_argument("--delta", type=float, default=10.0,
                         help="dichotomy threshold δ of the mask decoder Φ (default 10)")
+    if name == "synthesize":
+        parser.add_argument("--refine", type=float, default=None, metavar="S",
+                            help="TCIG two-stage mode: re-noise the synthesised image to strength S in "
+                                 "[0, 1] and denoise it again without the colormap (a quality pass that "
+                                 "keeps the layout); also writes image_stage1.png")
+        parser.add_argument("--refiner", type=Path, default=None, metavar="PATH",
+                            help="with --refine: a local Stable Diffusion model (diffusers folder or single "
+                                 "file) for the quality pass instead of the same model")
     if name == "inpaint":
         parser.add_argument("--no-paste-back", action="store_true",
                             help="do not copy the original pixels outside the mask into the output image")
@@ -112,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     image = _load(args.image, args.size) if "image" in needs else None
     mask = _load(args.mask, args.size, "mask") if "mask" in needs else None
     colormap = _load(args.colormap, args.size, "colormap") if "colormap" in needs else None
+    refine = getattr(args, "refine", None)
+    if refine is not None:
+        from unigs.pipelines.two_stage import check_refine_strength
+
+        check_refine_strength(refine)
+    elif getattr(args, "refiner", None) is not None:
+        raise ValueError("--refiner needs --refine S (the strength of the quality pass)")
 
     # 2. Model and pipeline.
     model = args.model if args.model is not None else default_model_path()
@@ -122,9 +137,17 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"model {str(model)!r} does not exist")
     components = load_unigs(model)
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
-    pipe = pipeline_for_task(task, components)
+    if refine is not None:
+        from unigs.pipelines.two_stage import UniGSTwoStagePipeline, load_refiner
+
+        pipe = UniGSTwoStagePipeline.from_components(components)
+        pipe.refiner = load_refiner(args.refiner) if args.refiner is not None else None
+    else:
+        pipe = pipeline_for_task(task, components)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
+    if getattr(pipe, "refiner", None) is not None:
+        pipe.refiner.to(device)
     pipe.set_progress_bar_config(disable=args.quiet, desc=f"unigs {name}")
 
     # 3. Run.
@@ -134,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         kwargs["guidance_scale"] = args.guidance
     if task == "inpainting":
         out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
+    elif task == "synthesis" and refine is not None:
+        out = pipe(names, colormap, refine_strength=refine, **kwargs)
     elif task == "synthesis":
         out = pipe(names, colormap, **kwargs)
     elif task == "referring":
@@ -146,6 +171,8 @@ def run(args: argparse.Namespace) -> int:
     picture, masks = np.asarray(out.images[0]), np.asarray(out.masks[0])
     if task in ("inpainting", "synthesis"):
         save_png(args.out / "image.png", picture)
+    if getattr(out, "stage1_images", None) is not None:
+        save_png(args.out / "image_stage1.png", np.asarray(out.stage1_images[0]))
     save_png(args.out / "colormap.png", np.asarray(out.colormaps[0]))
     save_png(args.out / "overlay.png", overlay(picture, masks))
     results = [{"image_id": args.image_id, "category_id": 1, "segmentation": rle, "score": 1.0}

@@ -10,6 +10,7 @@ from unigs.pipelines.entity import UniGSEntityPipeline
 from unigs.pipelines.inpainting import UniGSInpaintPipeline
 from unigs.pipelines.referring import UniGSReferringPipeline
 from unigs.pipelines.synthesis import UniGSSynthesisPipeline
+from unigs.pipelines.two_stage import UniGSTwoStageOutput, UniGSTwoStagePipeline
 
 # task name (conditions.TASKS) -> pipeline class. A plain dict, no registry.
 PIPELINES: dict[str, type[UniGSPipeline]] = {
@@ -33,5 +34,7 @@ __all__ = [
     "UniGSPipelineOutput",
     "UniGSReferringPipeline",
     "UniGSSynthesisPipeline",
+    "UniGSTwoStageOutput",
+    "UniGSTwoStagePipeline",
     "pipeline_for_task",
 ]

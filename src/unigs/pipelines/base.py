@@ -157,10 +157,11 @@ class UniGSPipeline(DiffusionPipeline):
 
     def generate(self, prompts: list[str], controls: np.ndarray, coarse_masks: np.ndarray, *,
                  num_inference_steps: int, guidance_scale: float, generator: Any, latents: Any,
-                 eta: float, fix_known_half: bool) -> torch.Tensor:
+                 eta: float, fix_known_half: bool, **core_kwargs: Any) -> torch.Tensor:
         """Conditions in pixels → ẑ_0 `(B, 8, h, w)` via the shared core (Eq. 8, 11).
 
         `controls` `(B, H, W, 3) uint8` are the Table-2 control images, `coarse_masks` `(B, H, W) bool` m_c.
+        `core_kwargs` go to `core.denoise` unchanged (`known`, `resample_jumps`, `init_latents`, `strength`).
         """
         device = self._execution_device
         control = self.encode_pixels(controls)
@@ -171,7 +172,7 @@ class UniGSPipeline(DiffusionPipeline):
             negative_prompt_embeds=negative_embeds, guidance_scale=guidance_scale,
             task_id=TASK_IDS[self.task], num_inference_steps=num_inference_steps, generator=generator,
             known_half=self.known_half if fix_known_half else None, latents=latents, eta=eta,
-            progress_bar=self.progress_bar)
+            progress_bar=self.progress_bar, **core_kwargs)
 
     # -- outputs ------------------------------------------------------------------------------------
 

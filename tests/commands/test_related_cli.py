@@ -1,0 +1,70 @@
+"""The related systems' commands end to end through unigs.cli.main on a tiny saved model:
+`unigs synthesize --refine` (TCIG), `unigs inpaint --guided` (SPG-Net), `unigs complete-masks` (LDMSeg)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from unigs.cli import build_parser, main
+from unigs.codec import palette
+from unigs.io import load_image, save_png
+from unigs.models.loading import save_unigs
+from unigs.models.tiny import tiny_components
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return save_unigs(tiny_components(seed=0), tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A 32x32 scene: image.png, mask.png (coarse hole, white), colormap.png (palette of 2 entities)."""
+    masks = np.zeros((2, 32, 32), dtype=bool)
+    masks[0, 2:12, 2:14] = True
+    masks[1, 18:30, 16:30] = True
+    image = np.full((32, 32, 3), 120, np.uint8)
+    image[masks[0]] = (200, 40, 40)
+    image[masks[1]] = (30, 60, 210)
+    coarse = np.zeros((32, 32), np.uint8)
+    coarse[16:, 14:] = 255
+    save_png(tmp_path / "image.png", image)
+    save_png(tmp_path / "mask.png", coarse)
+    save_png(tmp_path / "colormap.png", palette.encode(masks))
+    return tmp_path, masks
+
+
+def _common(model, out):
+    return ["--model", str(model), "--steps", "2", "--seed", "0", "--quiet", "--out", str(out)]
+
+
+def _help_texts(name):
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {a.dest: a.help for a in sub.choices[name]._actions if not isinstance(a, argparse._HelpAction)}
+
+
+def test_synthesize_refine(model, files, capsys):
+    tmp, _ = files
+    out = tmp / "out"
+    assert _help_texts("synthesize")["refine"] and _help_texts("synthesize")["refiner"]
+    code = main(["synthesize", "--colormap", str(tmp / "colormap.png"), "--names", "dog,sky",
+                 "--refine", "0.5", *_common(model, out)])
+    assert code == 0, capsys.readouterr().err
+    refined, first = load_image(out / "image.png"), load_image(out / "image_stage1.png")
+    assert refined.shape == first.shape == (32, 32, 3) and not np.array_equal(refined, first)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--refine", "1.5"], "refine strength must be a number in [0, 1], is 1.5"),
+    (["--refine", "-0.1"], "is -0.1"),
+    (["--refiner", "sd"], "--refiner needs --refine S"),
+])
+def test_synthesize_refine_bad_input(model, files, capsys, args, message):
+    tmp, _ = files
+    code = main(["synthesize", "--colormap", str(tmp / "colormap.png"), "--names", "dog", *args,
+                 *_common(model, tmp / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
