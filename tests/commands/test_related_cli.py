@@ -68,3 +68,41 @@ def test_synthesize_refine_bad_input(model, files, capsys, args, message):
                  *_common(model, tmp / "out")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_inpaint_guided_predict_edit_inpaint(model, files, capsys):
+    tmp, masks = files
+    assert all(_help_texts("inpaint")[k] for k in ("guided", "colormap", "predict_only"))
+    base = ["inpaint", "--image", str(tmp / "image.png"), "--mask", str(tmp / "mask.png"), "--names", "ball",
+            "--guided"]
+    first = tmp / "first"
+    assert main([*base, "--predict-only", *_common(model, first)]) == 0, capsys.readouterr().err
+    predicted = load_image(first / "predicted_colormap.png")
+    assert predicted.shape == (32, 32, 3) and (first / "image_onestep.png").exists()
+    # the user's edit: the hole holds the lower-right rectangle, anti-aliased by 10 levels
+    edited = palette.encode(masks[1:]).astype(np.int16) + 10 * masks[1][..., None]
+    save_png(tmp / "edited.png", np.clip(edited, 0, 255).astype(np.uint8))
+    second = tmp / "second"
+    assert main([*base, "--colormap", str(tmp / "edited.png"), *_common(model, second)]) == 0
+    image, original = load_image(second / "image.png"), load_image(tmp / "image.png")
+    hole = load_image(tmp / "mask.png").max(-1) > 127
+    assert np.array_equal(image[~hole], original[~hole])
+    assert np.array_equal(load_image(second / "colormap.png"), palette.encode(masks[1:] & hole[None]))
+    assert not (second / "predicted_colormap.png").exists()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--guided", "--colormap", "{bad}"], "not palette colours"),
+    (["--colormap", "{good}"], "--colormap and --predict-only need --guided"),
+    (["--guided", "--predict-only", "--colormap", "{good}"], "cannot be used with --colormap"),
+])
+def test_inpaint_guided_bad_input(model, files, capsys, extra, message):
+    tmp, masks = files
+    bad = palette.encode(masks)
+    bad[20:24, 20:24] = (100, 30, 200)
+    save_png(tmp / "bad.png", bad)
+    extra = [e.format(bad=tmp / "bad.png", good=tmp / "colormap.png") for e in extra]
+    code = main(["inpaint", "--image", str(tmp / "image.png"), "--mask", str(tmp / "mask.png"), "--names",
+                 "ball", *extra, *_common(model, tmp / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -68,6 +68,16 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                             help="with --refine: a local Stable Diffusion model (diffusers folder or single "
                                  "file) for the quality pass instead of the same model")
     if name == "inpaint":
+        parser.add_argument("--guided", action="store_true",
+                            help="SPG-Net mode: predict the hole's colormap (written as "
+                                 "predicted_colormap.png, editable with palette colours), then inpaint the "
+                                 "hole guided by it")
+        parser.add_argument("--colormap", type=Path, default=None, metavar="EDITED.png",
+                            help="with --guided: inpaint following this colormap (e.g. an edited "
+                                 "predicted_colormap.png) instead of predicting one; only the hole is read")
+        parser.add_argument("--predict-only", action="store_true",
+                            help="with --guided: stop after writing predicted_colormap.png (and the unguided "
+                                 "image_onestep.png), so that the colormap can be edited first")
         parser.add_argument("--no-paste-back", action="store_true",
                             help="do not copy the original pixels outside the mask into the output image")
     parser.add_argument("--image-id", type=int, default=0, help="image_id written into results.json")
@@ -127,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
         check_refine_strength(refine)
     elif getattr(args, "refiner", None) is not None:
         raise ValueError("--refiner needs --refine S (the strength of the quality pass)")
+    guided = getattr(args, "guided", False)
+    if name == "inpaint" and not guided and (args.colormap is not None or args.predict_only):
+        raise ValueError("--colormap and --predict-only need --guided")
+    if guided and args.colormap is not None:
+        if args.predict_only:
+            raise ValueError("--predict-only predicts the colormap; it cannot be used with --colormap")
+        from unigs.codec.snap import snap_to_palette
+
+        colormap = _load(args.colormap, args.size, "colormap")
+        snap_to_palette(colormap, name=f"colormap {str(args.colormap)!r}")  # fail before loading weights
 
     # 2. Model and pipeline.
     model = args.model if args.model is not None else default_model_path()
@@ -137,7 +157,11 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"model {str(model)!r} does not exist")
     components = load_unigs(model)
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
-    if refine is not None:
+    if guided:
+        from unigs.pipelines import UniGSGuidedInpaintPipeline
+
+        pipe = UniGSGuidedInpaintPipeline.from_components(components)
+    elif refine is not None:
         from unigs.pipelines.two_stage import UniGSTwoStagePipeline, load_refiner
 
         pipe = UniGSTwoStagePipeline.from_components(components)
@@ -155,7 +179,11 @@ def run(args: argparse.Namespace) -> int:
               "generator": torch.Generator(device=device).manual_seed(args.seed)}
     if args.guidance is not None:
         kwargs["guidance_scale"] = args.guidance
-    if task == "inpainting":
+    if guided and args.predict_only:
+        out = pipe.predict_colormap(names, image, mask, **kwargs)
+    elif guided:
+        out = pipe(names, image, mask, colormap=colormap, paste_back=not args.no_paste_back, **kwargs)
+    elif task == "inpainting":
         out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
     elif task == "synthesis" and refine is not None:
         out = pipe(names, colormap, refine_strength=refine, **kwargs)
@@ -173,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
         save_png(args.out / "image.png", picture)
     if getattr(out, "stage1_images", None) is not None:
         save_png(args.out / "image_stage1.png", np.asarray(out.stage1_images[0]))
+    if getattr(out, "onestep_images", None) is not None:  # the guide was predicted here: write it to edit
+        save_png(args.out / "predicted_colormap.png", np.asarray(out.guides[0]))
+        save_png(args.out / "image_onestep.png", np.asarray(out.onestep_images[0]))
     save_png(args.out / "colormap.png", np.asarray(out.colormaps[0]))
     save_png(args.out / "overlay.png", overlay(picture, masks))
     results = [{"image_id": args.image_id, "category_id": 1, "segmentation": rle, "score": 1.0}

@@ -7,6 +7,7 @@ from typing import Any
 from unigs.conditions import check_task
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
 from unigs.pipelines.entity import UniGSEntityPipeline
+from unigs.pipelines.guided_inpainting import UniGSGuidedInpaintOutput, UniGSGuidedInpaintPipeline
 from unigs.pipelines.inpainting import UniGSInpaintPipeline
 from unigs.pipelines.referring import UniGSReferringPipeline
 from unigs.pipelines.synthesis import UniGSSynthesisPipeline
@@ -29,6 +30,8 @@ def pipeline_for_task(task: str, components: Any) -> UniGSPipeline:
 __all__ = [
     "PIPELINES",
     "UniGSEntityPipeline",
+    "UniGSGuidedInpaintOutput",
+    "UniGSGuidedInpaintPipeline",
     "UniGSInpaintPipeline",
     "UniGSPipeline",
     "UniGSPipelineOutput",

@@ -71,6 +71,23 @@ def mask_to_latent(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(mask.float(), size=tuple(size), mode="nearest")
 
 
+def known_cells(known: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pixel "known" mask → latent cells that are known *entirely* (for :class:`KnownLatent`).
+
+    Args:
+        known: `(B, H, W)` or `(B, 1, H, W)` bool/float, 1 = known pixel.
+        size: latent `(h, w)`.
+
+    Returns:
+        `(B, 1, h, w) float32` in {0, 1}: 1 where every pixel of the cell is known. Why not nearest (as
+        :func:`mask_to_latent`): a cell that straddles the border also encodes unknown pixels, and holding it
+        fixed would paste the unknown part of the known latent (e.g. a hole's black fill) into the result.
+    """
+    if known.ndim == 3:
+        known = known[:, None]
+    return 1.0 - F.adaptive_max_pool2d(1.0 - known.float(), tuple(size))
+
+
 def unet_input(z_image: torch.Tensor, z_colormap: torch.Tensor, mask_latent: torch.Tensor,
                control: torch.Tensor) -> torch.Tensor:
     """Eq. 8: CONCAT(z_t^i, z_t^s, m_c, z^c) → `(B, 13, h, w)`; shapes `(B,4,h,w)`, `(B,4,h,w)`, `(B,1,h,w)`,
