@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synthesize": ("generate", "synthesise an image from an entity colormap"),
     "refer": ("generate", "referring segmentation: masks of the named entities inside a coarse mask"),
     "segment": ("generate", "entity segmentation: all entity masks of an image"),
+    "complete-masks": ("complete_masks", "complete a partial entity segmentation (LDMSeg mask inpainting)"),
     "train": ("train", "train a UniGS UNet (single task or the multi-task mix)"),
     "train-vae": ("train", "train a small VAE for the from-scratch path"),
     "eval": ("evaluate", "evaluate a model on held-out data; print a table and write JSON"),

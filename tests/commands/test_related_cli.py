@@ -106,3 +106,28 @@ def test_inpaint_guided_bad_input(model, files, capsys, extra, message):
                  "ball", *extra, *_common(model, tmp / "out")])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_complete_masks(model, files, capsys):
+    tmp, masks = files
+    assert all(_help_texts("complete-masks").values())
+    known = np.zeros((32, 32), np.uint8)
+    known[:, :16] = 255
+    full = palette.encode(masks)
+    save_png(tmp / "known.png", known)
+    save_png(tmp / "partial.png", np.where(known[..., None] > 0, full, 0).astype(np.uint8))
+    out = tmp / "out"
+    code = main(["complete-masks", "--image", str(tmp / "image.png"), "--masks", str(tmp / "partial.png"),
+                 "--known", str(tmp / "known.png"), *_common(model, out)])
+    assert code == 0, capsys.readouterr().err
+    colormap = load_image(out / "colormap.png")
+    assert np.array_equal(colormap[:, :16], full[:, :16]) and (out / "results.json").exists()
+
+
+def test_complete_masks_refuses_a_wrong_size_known_mask(model, files, capsys):
+    tmp, _ = files
+    save_png(tmp / "known.png", np.full((16, 16), 255, np.uint8))
+    code = main(["complete-masks", "--image", str(tmp / "image.png"), "--masks", str(tmp / "colormap.png"),
+                 "--known", str(tmp / "known.png"), *_common(model, tmp / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is 16x16 (HxW) but the image is 32x32" in err and len(err.strip().splitlines()) == 1

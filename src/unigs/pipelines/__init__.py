@@ -9,6 +9,7 @@ from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
 from unigs.pipelines.entity import UniGSEntityPipeline
 from unigs.pipelines.guided_inpainting import UniGSGuidedInpaintOutput, UniGSGuidedInpaintPipeline
 from unigs.pipelines.inpainting import UniGSInpaintPipeline
+from unigs.pipelines.mask_completion import UniGSMaskCompletionPipeline
 from unigs.pipelines.referring import UniGSReferringPipeline
 from unigs.pipelines.synthesis import UniGSSynthesisPipeline
 from unigs.pipelines.two_stage import UniGSTwoStageOutput, UniGSTwoStagePipeline
@@ -33,6 +34,7 @@ __all__ = [
     "UniGSGuidedInpaintOutput",
     "UniGSGuidedInpaintPipeline",
     "UniGSInpaintPipeline",
+    "UniGSMaskCompletionPipeline",
     "UniGSPipeline",
     "UniGSPipelineOutput",
     "UniGSReferringPipeline",
