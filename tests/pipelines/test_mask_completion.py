@@ -77,3 +77,13 @@ def test_bad_inputs_are_refused(make_pipe, scene):
         pipe(image, off, known, **_kw())
     with pytest.raises(ValueError, match="colormap .* or entity masks"):
         pipe(image, partial.astype(np.float32), known, **_kw())
+
+
+def test_a_batch_takes_one_partial_map_per_image(make_pipe, scene):
+    image, full, partial, known = _partial(scene)
+    everything = np.ones_like(known)
+    out = make_pipe(UniGSMaskCompletionPipeline)(np.stack([image, image]), [partial, full],
+                                                 np.stack([known, everything]), **_kw())
+    assert np.array_equal(out.colormaps[1], full) and np.array_equal(out.colormaps[0][known], full[known])
+    with pytest.raises(ValueError, match="masks gives 1 partial segmentations for 2 images"):
+        make_pipe(UniGSMaskCompletionPipeline)(np.stack([image, image]), [partial], known, **_kw())

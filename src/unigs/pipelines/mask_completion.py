@@ -118,10 +118,11 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
         """Complete the segmentation `masks` of `image` outside `known_mask`.
 
         Args:
-            image: the RGB image (one; forms of `unigs.pipelines.inputs`).
-            masks: its partial segmentation: a colormap `(H, W, 3) uint8` or entity masks `(K, H, W) bool`.
-            known_mask: `(H, W)` 1 = the partial segmentation is right here (kept), 0 = to complete. Must
-                have the image's size.
+            image: the RGB image(s) (forms of `unigs.pipelines.inputs`).
+            masks: the partial segmentation: a colormap `(H, W, 3) uint8` or entity masks `(K, H, W) bool`;
+                for a batch of B images, a sequence of B of those (or a `(B, H, W, 3) uint8` array).
+            known_mask: `(H, W)` (or `(B, H, W)`) 1 = the partial segmentation is right here (kept), 0 = to
+                complete. Must have the image's size.
             resample_jumps: RePaint resampling jumps per step (DDIM only; 1 + jumps UNet calls a step).
             tolerance: max per-channel distance of a colormap pixel to its palette colour.
             Other arguments as in :class:`UniGSEntityPipeline`.
@@ -132,18 +133,19 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
         """
         # 1. Convert and check inputs.
         images = to_rgb_batch(image)
-        if len(images) != 1:
-            raise ValueError(f"mask completion takes one image at a time, got {len(images)}")
-        h, w = images.shape[1:3]
-        known = to_mask_batch(known_mask, 1, (h, w), name="known mask")
+        batch, h, w = images.shape[:3]
+        known = to_mask_batch(known_mask, batch, (h, w), name="known mask")
         grid = int(self.meta.get("grid", 11))
-        partial = partial_colormap(masks, (h, w), grid, tolerance)[None]
+        partials = [masks] if batch == 1 else list(masks)
+        if len(partials) != batch:
+            raise ValueError(f"masks gives {len(partials)} partial segmentations for {batch} images")
+        partial = np.stack([partial_colormap(m, (h, w), grid, tolerance) for m in partials])
         self.check_inputs(images, num_inference_steps, guidance_scale, output_type)
 
         # 2. Table-2 conditions of the entity task; the colormap half held at Υ(partial) on known cells.
-        coarse = full_mask(h, w)[None]
+        coarse = np.stack([full_mask(h, w)] * batch)
         controls = self.build_controls(coarse, images=images)
-        prompts = self.build_prompts(prompt, [[]])
+        prompts = self.build_prompts(prompt, [[] for _ in range(batch)])
         cells = core.known_cells(torch.from_numpy(known).to(self._execution_device),
                                  (h // self.vae_scale_factor, w // self.vae_scale_factor))
         held = core.KnownLatent.region("colormap", self.encode_pixels(partial), cells)
