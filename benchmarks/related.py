@@ -239,7 +239,8 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     components = load_unigs(args.model or default_model_path())
     size = int(components.meta.get("image_size", 128))
-    items, vocabulary, label, _ = load_items(EvalConfig(data="scenes", split="test", limit=args.limit), size)
+    held = load_items(EvalConfig(data="scenes", split="test", limit=args.limit), size)
+    items, vocabulary, label = held.items, held.vocabulary, held.label
     for name in TABLES if args.table == "all" else [args.table]:
         start = time.time()
         table = TABLES[name](components, items, vocabulary, args)
