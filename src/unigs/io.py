@@ -172,6 +172,7 @@ def write_json(path: PathLike, obj: Any, indent: int | None = 1) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; results are meant to be read by others
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(obj, f, indent=indent, default=_json_default)
         os.replace(tmp, path)

@@ -85,8 +85,12 @@ def test_check_inputs_messages(components, scene):
     image, coarse, _ = scene
     pipe = UniGSInpaintPipeline.from_components(components)
     images = image[None]
-    with pytest.raises(ValueError, match="36x36 .* divisible by 8"):
-        pipe.check_inputs(np.zeros((1, 36, 36, 3), np.uint8), 2, 1.0, "np")
+    with pytest.raises(ValueError, match="height must be a positive integer"):
+        pipe.check_inputs(images, 2, 1.0, "np", height=0)
+    with pytest.raises(ValueError, match="num_images_per_prompt"):
+        pipe.check_inputs(images, 2, 1.0, "np", num_images_per_prompt=0)
+    with pytest.raises(ValueError, match="'prompt_embeds'"):
+        pipe.check_inputs(images, 2, 1.0, "np", callback_on_step_end_tensor_inputs=["prompt_embeds"])
     with pytest.raises(ValueError, match="num_inference_steps"):
         pipe.check_inputs(images, 0, 1.0, "np")
     with pytest.raises(ValueError, match="guidance_scale"):

@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.commands.model_flags import add_model_flags, load_model
+
 DEFAULT_OUT = "outputs/demo"
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", default=None,
-                        help="UniGS model folder or .safetensors (default: the bundled default model)")
+    add_model_flags(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--limit", type=int, default=8,
                         help="held-out scenes per task for the model part (default 8)")
@@ -109,11 +110,9 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
 
     from unigs.evaluate import runner
     from unigs.io import save_png, write_json
-    from unigs.models.loading import default_model_path, load_unigs
     from unigs.visualize import overlay, sheet
 
-    path = Path(args.model) if args.model else default_model_path()
-    components = load_unigs(path)
+    components, path = load_model(args)
     config = runner.EvalConfig(split="test", limit=args.limit, steps=args.steps, seed=args.seed)
     rows: list[list[tuple[str, np.ndarray]]] = []
     per_task: dict[str, int] = {}

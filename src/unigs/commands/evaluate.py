@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.commands.model_flags import add_model_flags, load_model
+
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", type=Path, default=None,
-                        help="UniGS model folder or .safetensors file saved by save_unigs, or an "
-                             "SD-1.5-inpainting source (default: the bundled default model)")
+    add_model_flags(parser)
     parser.add_argument("--data", default="scenes",
                         help='"scenes" (procedural scenes; default) or a COCO-format JSON of held-out images')
     parser.add_argument("--images", type=Path, default=None,
@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
 
     from unigs.evaluate.runner import EvalConfig, evaluate, format_table, to_json
     from unigs.io import write_json
-    from unigs.models.loading import default_model_path, load_unigs
 
     config = EvalConfig(
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
@@ -59,11 +58,8 @@ def run(args: argparse.Namespace) -> int:
         fid_weights=str(args.fid_weights) if args.fid_weights else None,
         clip_model=str(args.clip_model) if args.clip_model else None,
     )
-    model = args.model if args.model is not None else default_model_path()
-    if not model.exists():
-        raise FileNotFoundError(f"model {str(model)!r} does not exist (pass --model PATH)")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    components = load_unigs(model)
+    components, model = load_model(args)
     result = evaluate(components, config, progress=not args.no_progress, device=device)
     print(format_table(result))
     write_json(args.out / "results.json", to_json(result, config, str(model)))

@@ -1,15 +1,26 @@
 """`unigs inpaint | synthesize | refer | segment`: run one UniGS pipeline on one image and write its outputs.
 
 One module serves the four subcommands (the dispatcher passes the subcommand `name` to `configure`).
-Outputs in `--out`: `image.png` (inpaint/synthesize: the generated image), `colormap.png` (the entity
-colormap), `overlay.png` (the entity masks over the image), `results.json` (COCO results: one RLE per mask,
-class-agnostic `category_id` 1, score 1).
+Inputs of any size: the pipeline works in its working frame (`unigs.pipelines.frame`: long side resized to
+the model's size or `--size`, padded to the size multiple) and every output is at the input's own size.
+Outputs in `--out`, named after the input (`--image`, or `--colormap` for synthesize), so that several
+inputs can share one folder:
+
+    <stem>.png           the generated image (inpaint, synthesize)
+    <stem>.colormap.png  the entity colormap
+    <stem>.overlay.png   the entity masks over the image
+    <stem>.json          one record per mask, SAM's automatic-mask-generator format (`unigs.records`):
+                         segmentation (COCO RLE, or a 0/1 array with --output-mode binary_mask), area,
+                         bbox XYWH, score = colour purity, name where known; plus image_id and
+                         category_id 1, so `COCO.loadRes` reads the file as it is
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from unigs.commands.model_flags import add_model_flags, load_model
 
 # subcommand -> (task of unigs.conditions, which inputs it needs)
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -18,14 +29,8 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "refer": ("referring", ("image", "mask", "names")),
     "segment": ("entity", ("image",)),
 }
-
-
-def default_model_path() -> Path:
-    """The bundled default model (`unigs.models.loading.default_model_path`); imported lazily so that
-    `unigs --help` does not load torch."""
-    from unigs.models import loading
-
-    return loading.default_model_path()
+# The CLI's sampler (the paper's DDIM); one name to change.
+DEFAULT_SCHEDULER = "ddim"
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -33,41 +38,47 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         raise ValueError(f"unigs.commands.generate serves {list(SUBCOMMANDS)}, not {name!r}")
     _, needs = SUBCOMMANDS[name]
     parser.set_defaults(_generate=name)
-    parser.add_argument("--model", type=Path, default=None,
-                        help="UniGS model folder or .safetensors file saved by save_unigs, or an "
-                             "SD-1.5-inpainting source (default: the bundled default model)")
+    add_model_flags(parser)
     if "image" in needs:
         parser.add_argument("--image", type=Path, required=True,
-                            help="input image file (any format PIL reads)")
+                            help="input image file, any size (any format PIL reads)")
     if "mask" in needs:
         parser.add_argument("--mask", type=Path, required=True,
                             help="coarse mask image, same size as --image; white (or 1) = region to "
                                  + ("fill" if name == "inpaint" else "search"))
     if "colormap" in needs:
         parser.add_argument("--colormap", type=Path, required=True,
-                            help="entity colormap PNG (e.g. from `unigs colormap`); black = background")
+                            help="entity colormap PNG, any size (e.g. from `unigs colormap encode`); "
+                                 "black = background")
     if "names" in needs:
         parser.add_argument("--names", required=True, help='comma-separated entity names, e.g. "dog,grass"')
-    parser.add_argument("--steps", type=int, default=200,
-                        help="sampler steps (default 200, the paper's DDIM)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="sampler steps: more is slower and closer to the paper (default: the "
+                             "pipeline's NUM_INFERENCE_STEPS, 200 = the paper's DDIM)")
     parser.add_argument("--guidance", type=float, default=None,
                         help="classifier-free guidance scale; <= 1 disables it (default: 7.5, segment: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the initial noise (default 0)")
-    parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default="ddim",
-                        help="sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps)")
+    parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default=DEFAULT_SCHEDULER,
+                        help=f"sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps); "
+                             f"default {DEFAULT_SCHEDULER}")
     parser.add_argument("--size", type=int, default=None,
-                        help="resize the inputs to SIZE x SIZE px first (e.g. 128 for the default model)")
+                        help="working resolution: the input is resized (aspect kept) so that its long side "
+                             "is SIZE px and padded to the model's size multiple; outputs are always "
+                             "written at the input's own size (default: the model's training size, 128 "
+                             "for the bundled model)")
     parser.add_argument("--delta", type=float, default=10.0,
                         help="dichotomy threshold δ of the mask decoder Φ (default 10)")
     if name == "inpaint":
         parser.add_argument("--no-paste-back", action="store_true",
                             help="do not copy the original pixels outside the mask into the output image")
-    parser.add_argument("--image-id", type=int, default=0, help="image_id written into results.json")
+    parser.add_argument("--output-mode", choices=["coco_rle", "binary_mask"], default="coco_rle",
+                        help="segmentation encoding in <stem>.json: COCO RLE (default) or an H x W 0/1 array")
+    parser.add_argument("--image-id", type=int, default=0, help="COCO image_id written into <stem>.json")
     parser.add_argument("--device", default=None,
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", type=Path, default=Path("unigs-out"),
-                        help="output folder (default ./unigs-out)")
+                        help="output folder (default ./unigs-out); files are named after the input")
 
 
 def _names(text: str) -> list[str]:
@@ -77,79 +88,85 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _load(path: Path, size: int | None, kind: str = "image"):
-    """Read an image or colormap (RGB uint8) or a mask ((H, W) uint8: max over channels), optionally
-    resized to `size` x `size`."""
-    import numpy as np
-    import PIL.Image
-
-    from unigs.io import load_image
-
-    arr = load_image(path)
-    if size is not None:
-        if size < 1:
-            raise ValueError(f"--size must be positive, is {size}")
-        # nearest keeps masks binary and colormap colours exact; bicubic for photographs
-        resample = PIL.Image.BICUBIC if kind == "image" else PIL.Image.NEAREST
-        arr = np.asarray(PIL.Image.fromarray(arr).resize((size, size), resample))
-    return arr.max(axis=-1) if kind == "mask" else arr
+def output_paths(out: Path, stem: str) -> dict[str, Path]:
+    """The files one input writes into `out` (module docstring)."""
+    return {"image": out / f"{stem}.png", "colormap": out / f"{stem}.colormap.png",
+            "overlay": out / f"{stem}.overlay.png", "json": out / f"{stem}.json"}
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     import numpy as np
     import torch
 
-    from unigs.io import save_png, write_json
-    from unigs.models.loading import load_unigs
-    from unigs.pipelines import pipeline_for_task
+    from unigs.io import load_image, save_png, write_json
+    from unigs.pipelines import PIPELINES
+    from unigs.pipelines.base import UNTRAINED_COLORMAP_WARNING
     from unigs.pipelines.core import make_scheduler
+    from unigs.records import mask_records
     from unigs.visualize import overlay
 
     name = args._generate
     task, needs = SUBCOMMANDS[name]
-    # 1. Inputs (fail fast, before loading weights).
+    # 1. Inputs at their own size (fail fast, before loading weights).
+    if args.size is not None and args.size < 1:
+        raise ValueError(f"--size must be a positive number of pixels, is {args.size}")
     names = _names(args.names) if "names" in needs else None
-    image = _load(args.image, args.size) if "image" in needs else None
-    mask = _load(args.mask, args.size, "mask") if "mask" in needs else None
-    colormap = _load(args.colormap, args.size, "colormap") if "colormap" in needs else None
+    image = load_image(args.image) if "image" in needs else None
+    mask = load_image(args.mask).max(axis=-1) if "mask" in needs else None
+    colormap = load_image(args.colormap) if "colormap" in needs else None
+    source_path = args.image if "image" in needs else args.colormap
+    paths = output_paths(args.out, source_path.stem)
+    inputs = {Path(p).resolve() for p in (getattr(args, k, None) for k in ("image", "mask", "colormap")) if p}
+    clash = [p for p in paths.values() if p.resolve() in inputs]
+    if clash:
+        raise ValueError(f"output {clash[0]} would overwrite an input; choose another --out")
 
     # 2. Model and pipeline.
-    model = args.model if args.model is not None else default_model_path()
-    if not Path(model).exists():
-        if args.model is None:
-            raise FileNotFoundError(f"no --model given and the bundled default model {str(model)!r} is "
-                                    "not there (it is not trained yet); pass --model PATH")
-        raise FileNotFoundError(f"model {str(model)!r} does not exist")
-    components = load_unigs(model)
+    components, _ = load_model(args)
+    cls = PIPELINES[task]
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
-    pipe = pipeline_for_task(task, components)
+    pipe = cls.from_components(components)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
     pipe.set_progress_bar_config(disable=args.quiet, desc=f"unigs {name}")
+    steps = args.steps if args.steps is not None else cls.default_num_inference_steps
+    h, w = (image if image is not None else colormap).shape[:2]
+    fr = pipe.working_frame(h, w, args.size, args.size)
+    print(f"unigs {name}: {fr.describe()} px (working frame), {steps} {args.scheduler} steps", flush=True)
+    untrained = task != "synthesis" and pipe.colormap_untrained
+    if untrained:
+        print(f"unigs {name}: warning: {UNTRAINED_COLORMAP_WARNING}", flush=True)
 
     # 3. Run.
-    kwargs = {"num_inference_steps": args.steps, "delta": args.delta, "output_type": "np",
+    kwargs = {"num_inference_steps": steps, "delta": args.delta, "output_type": "np",
+              "height": args.size, "width": args.size,
               "generator": torch.Generator(device=device).manual_seed(args.seed)}
     if args.guidance is not None:
         kwargs["guidance_scale"] = args.guidance
-    if task == "inpainting":
-        out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
-    elif task == "synthesis":
-        out = pipe(names, colormap, **kwargs)
-    elif task == "referring":
-        out = pipe(names, image, mask, **kwargs)
-    else:
-        out = pipe(image, **kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="this model's colormap output channels")  # said above
+        if task == "inpainting":
+            out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
+        elif task == "synthesis":
+            out = pipe(names, colormap, **kwargs)
+        elif task == "referring":
+            out = pipe(names, image, mask, **kwargs)
+        else:
+            out = pipe(image, **kwargs)
 
-    # 4. Write PNGs and the COCO results JSON.
-    args.out.mkdir(parents=True, exist_ok=True)
+    # 4. Write PNGs and the mask records, all at the input's size.
     picture, masks = np.asarray(out.images[0]), np.asarray(out.masks[0])
     if task in ("inpainting", "synthesis"):
-        save_png(args.out / "image.png", picture)
-    save_png(args.out / "colormap.png", np.asarray(out.colormaps[0]))
-    save_png(args.out / "overlay.png", overlay(picture, masks))
-    results = [{"image_id": args.image_id, "category_id": 1, "segmentation": rle, "score": 1.0}
-               for rle in out.rles[0]]
-    write_json(args.out / "results.json", results)
-    print(f"unigs {name}: {len(results)} mask(s); wrote {args.out}")
+        save_png(paths["image"], picture)
+    save_png(paths["colormap"], np.asarray(out.colormaps[0]))
+    save_png(paths["overlay"], overlay(picture, masks))
+    # a mask answers a name only when one name was asked (the palette codes position, not name)
+    known = names[0] if names is not None and len(names) == 1 and task != "synthesis" else None
+    records = mask_records(masks, out.scores[0], image_id=args.image_id, names=[known] * len(masks),
+                           output_mode=args.output_mode)
+    write_json(paths["json"], records)
+    note = " from an untrained colormap head: meaningless" if untrained else ""
+    print(f"unigs {name}: {len(records)} mask(s){note}; wrote {paths['json']} and PNGs in {args.out}")
     return 0

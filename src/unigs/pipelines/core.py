@@ -104,6 +104,8 @@ def denoise(
     latents: torch.Tensor | None = None,
     eta: float = 0.0,
     progress_bar: Callable[..., object] | None = None,
+    callback: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None] | None = None,
+    interrupt: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Run the sampler from noise to ẑ_0 for both halves.
 
@@ -119,6 +121,11 @@ def denoise(
         known_half: None, "image" or "colormap" — the ✗ half kept equal to the noised control (module doc).
         latents: optional initial noise `(B, 8, h, w)` (before `init_noise_sigma` scaling).
         progress_bar: `total -> tqdm-like context manager` (the pipeline's `progress_bar`); None = silent.
+        callback: `(i, t, latents) -> latents | None`, called after every step with the `(B, 8, h, w)`
+            latents (known half already pinned); a returned tensor replaces them (diffusers'
+            `callback_on_step_end`).
+        interrupt: `() -> bool`, read before every step; once True the remaining steps are skipped and the
+            latents of the last finished step are returned (diffusers' `interrupt` property).
 
     Returns:
         ẑ_0, `(B, 8, h, w)`: image latent (channels 0–3) ‖ colormap latent (4–7), still scaled.
@@ -169,6 +176,8 @@ def denoise(
     bar = progress_bar(total=len(timesteps)) if progress_bar is not None else None
     try:
         for i, t in enumerate(timesteps):
+            if interrupt is not None and interrupt():
+                break
             model_in = torch.cat([x, x]) if do_cfg else x
             # scale only the noisy halves, then append the conditions (as diffusers' SD-inpainting does)
             model_in = scheduler.scale_model_input(model_in, t)
@@ -180,6 +189,9 @@ def denoise(
             x = scheduler.step(eps, t, x, **step_kwargs, return_dict=False)[0]
             if half is not None:
                 x = _with_half(x, half, known_at(i + 1))
+            if callback is not None:
+                replaced = callback(i, t, x)
+                x = x if replaced is None else replaced
             if bar is not None:
                 bar.update()
     finally:
