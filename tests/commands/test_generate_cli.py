@@ -180,3 +180,15 @@ def test_an_output_never_overwrites_an_input(model, files, capsys):
             *_common(model, folder)]
     assert main(argv) == 2
     assert "would overwrite an input" in capsys.readouterr().err
+
+
+def test_a_widened_sd_model_says_its_masks_are_meaningless(files, tmp_path, capsys):
+    from unigs.models.tiny import tiny_sd_inpaint_components, write_sd_folder
+
+    folder, _ = files
+    sd = write_sd_folder(tiny_sd_inpaint_components(seed=0), tmp_path / "sd")
+    argv = ["segment", "--image", str(folder / "image.png"), *_common(sd, folder / "sd-out")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "warning: this model's colormap output channels are all zero" in printed
+    assert "untrained colormap head: meaningless" in printed

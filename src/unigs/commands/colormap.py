@@ -48,11 +48,13 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
     dec = actions.add_parser("decode", help="colormap PNGs → entity masks as COCO RLE results + overlays",
                              description="Split each colormap into entity masks with the progressive "
-                             "dichotomy (paper Eq. 6-7). Writes <out>/results.json (COCO result entries, "
-                             "category 1, score 1; colormaps have no image ids, so image_id is the input's "
-                             "position 1..n and each entry carries 'file_name'), <out>/images.json (the "
-                             "matching COCO 'images' table, so COCO(images.json).loadRes(results.json) "
-                             "works) and <out>/<stem>_overlay.png per input.")
+                             "dichotomy (paper Eq. 6-7). Writes <out>/results.json (mask records in SAM's "
+                             "automatic-mask-generator format that COCO.loadRes reads: category 1, RLE, "
+                             "area, bbox XYWH, score = colour purity (unigs.records), 'file_name'; image_id "
+                             "is the COCO id with --annotations, else the input's position 1..n), "
+                             "<out>/images.json (the matching COCO 'images' table, so "
+                             "COCO(images.json).loadRes(results.json) works) and <out>/<stem>_overlay.png "
+                             "per input.")
     dec.add_argument("files", nargs="+", type=Path, metavar="FILE", help="colormap image(s)")
     dec.add_argument("--out", required=True, type=Path, help="output folder (created)")
     dec.add_argument("--delta", type=float, default=10.0,
@@ -61,6 +63,11 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                      help="keep the near-black background as a mask (entity segmentation)")
     dec.add_argument("--image", type=Path, default=None,
                      help="draw the overlay on this image instead of the colormap (only with one FILE)")
+    dec.add_argument("--annotations", type=Path, default=None,
+                     help="COCO JSON of the images the colormaps were encoded from (`colormap encode`): each "
+                     "colormap is matched to the image whose file_name has its stem, its results keep that "
+                     "image's id, and masks of a colormap encoded with --size are resized back to the "
+                     "image's own height x width")
 
     cov = actions.add_parser("coverage", help="share of entities that keep a unique colour, per grid size",
                              description="Palette coverage on a whole data set, strict vs nearest, for "
@@ -181,22 +188,33 @@ def _decode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from unigs.codec.dichotomy import decode_with_colors
-    from unigs.data.coco import results_json
     from unigs.io import load_image, save_png, write_json
+    from unigs.pipelines.frame import WorkFrame, masks_to_original
+    from unigs.records import color_purity, mask_records
     from unigs.visualize import overlay
 
     background = load_image(args.image) if args.image is not None else None
+    coco_images = _coco_images_by_stem(args.annotations, args.files) if args.annotations else {}
 
     results, images = [], []
-    for image_id, path in enumerate(tqdm(args.files, desc="decode", unit="image", disable=None), start=1):
+    for position, path in enumerate(tqdm(args.files, desc="decode", unit="image", disable=None), start=1):
         colormap = load_image(path)
         masks, _ = decode_with_colors(colormap, delta=args.delta, keep_background=args.keep_background)
-        entries = results_json(image_id, masks)
+        scores = color_purity(colormap, masks)
+        info = coco_images.get(path.stem)
+        image_id, height, width = position, int(colormap.shape[0]), int(colormap.shape[1])
+        image_masks = masks
+        if info is not None:
+            image_id, height, width = info["id"], int(info["height"]), int(info["width"])
+            if (height, width) != colormap.shape[:2]:  # encoded with --size: back to the image's frame
+                shape = colormap.shape[:2]
+                image_masks = masks_to_original(masks, WorkFrame((height, width), shape, shape))
+        entries = mask_records(image_masks, scores, image_id=image_id)
         for e in entries:
             e["file_name"] = path.name
         results.extend(entries)
-        images.append({"id": image_id, "file_name": path.name, "path": str(path),
-                       "height": int(colormap.shape[0]), "width": int(colormap.shape[1])})
+        images.append({"id": image_id, "file_name": info["file_name"] if info else path.name,
+                       "path": str(path), "height": height, "width": width})
         under = colormap
         if background is not None:
             if background.shape != colormap.shape:
@@ -210,6 +228,30 @@ def _decode(args: argparse.Namespace) -> int:
         "categories": [{"id": 1, "name": "entity", "supercategory": "entity"}]})
     print(f"decoded {len(images)} colormap(s) into {len(results)} masks; wrote {args.out / 'results.json'}")
     return 0
+
+
+def _coco_images_by_stem(annotations: Path, files: list[Path]) -> dict[str, dict]:
+    """COCO `images` entries of `annotations` keyed by file stem, for the stems of `files` (each must match
+    exactly one image)."""
+    import json
+
+    if not annotations.is_file():
+        raise FileNotFoundError(f"annotations file not found: {annotations}")
+    try:
+        table = json.loads(annotations.read_text(encoding="utf-8"))["images"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"cannot read the COCO 'images' table of {annotations}: {err}") from err
+    by_stem: dict[str, list[dict]] = {}
+    for info in table:
+        by_stem.setdefault(Path(str(info.get("file_name", ""))).stem, []).append(info)
+    out = {}
+    for f in files:
+        found = by_stem.get(f.stem, [])
+        if len(found) != 1:
+            raise ValueError(f"colormap {f} matches {len(found)} images named {f.stem}.* in {annotations}; "
+                             "expected exactly one")
+        out[f.stem] = found[0]
+    return out
 
 
 def _coverage(args: argparse.Namespace) -> int:
