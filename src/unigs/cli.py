@@ -23,8 +23,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+DESCRIPTION = ("UniGS: one latent-diffusion model that inpaints, synthesises images from entity colormaps, "
+               "and segments (referring and entity segmentation). Inputs of any size; results at the "
+               "input's own size. `unigs COMMAND --help` describes each command.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unigs", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="unigs", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = importlib.import_module(f"unigs.commands.{module}")

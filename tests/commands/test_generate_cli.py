@@ -192,3 +192,33 @@ def test_a_widened_sd_model_says_its_masks_are_meaningless(files, tmp_path, caps
     printed = capsys.readouterr().out
     assert "warning: this model's colormap output channels are all zero" in printed
     assert "untrained colormap head: meaningless" in printed
+
+
+def test_every_command_with_model_takes_config_dir():
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    with_model = [n for n, p in sub.choices.items() if any(a.dest == "model" for a in p._actions)]
+    assert {"inpaint", "synthesize", "refer", "segment", "eval", "demo"} <= set(with_model)
+    for name in with_model:
+        assert any(a.dest == "config_dir" for a in sub.choices[name]._actions), name
+
+
+def test_single_file_sd_checkpoint_with_config_dir(files, tmp_path, capsys):
+    from unigs.models.tiny import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
+
+    folder, _ = files
+    sd = tiny_sd_inpaint_components(seed=0, clip=True)
+    ckpt = write_original_sd_checkpoint(sd, tmp_path / "sd-inpainting.safetensors")
+    config_dir = write_sd_folder(sd, tmp_path / "config")
+    argv = ["refer", "--image", str(folder / "image.png"), "--mask", str(folder / "mask.png"),
+            "--names", "dog", *_common(ckpt, folder / "single")]
+    assert main(argv) == 2
+    assert "config_dir" in capsys.readouterr().err  # the single file alone is not enough
+    assert main([*argv, "--config-dir", str(config_dir)]) == 0
+    assert (folder / "single" / "image.json").is_file()
+
+
+def test_unigs_help_description_is_whole_sentences(capsys):
+    assert main([]) == 2
+    text = " ".join(capsys.readouterr().out.split())
+    assert "inpaints, synthesises images from entity colormaps, and segments" in text
+    assert "`unigs COMMAND --help` describes each command." in text

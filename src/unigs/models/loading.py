@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from unigs.conditions import TASKS
-from unigs.models.text import MINILM, load_text_encoder
+from unigs.models.text import MINILM, check_tokenizer_files, load_text_encoder
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
 from unigs.models.vae import latent_factor
 
@@ -179,14 +179,15 @@ def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tu
         raise ValueError(f"a single-file checkpoint must end in .safetensors or .ckpt, is {path.name!r}")
     if config_dir is None:
         raise FileNotFoundError(
-            f"loading the single file {str(path)!r} needs config_dir=<local diffusers-layout folder with "
-            "model_index.json, unet/vae/text_encoder configs and tokenizer files>"
+            f"loading the single file {str(path)!r} needs config_dir (on the command line --config-dir): a "
+            "local diffusers-layout folder with model_index.json, unet/vae/text_encoder configs and "
+            "tokenizer files"
         )
     config_dir = Path(config_dir)
     index = json.loads(_require(config_dir / "model_index.json", "pipeline config").read_text())
     for name in ("unet", "vae", "text_encoder"):
         _require(config_dir / name / "config.json", f"{name} config")
-    _require(config_dir / "tokenizer", "tokenizer folder")
+    check_tokenizer_files(_require(config_dir / "tokenizer", "tokenizer folder"))
     _require(config_dir / "scheduler" / "scheduler_config.json", "scheduler config")
     pipeline_cls = getattr(diffusers, index.get("_class_name", "StableDiffusionPipeline"), None)
     if pipeline_cls is None or not hasattr(pipeline_cls, "from_single_file"):
@@ -204,6 +205,11 @@ def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tu
         )
     except OSError as err:
         raise FileNotFoundError(f"cannot load the single-file checkpoint {str(path)!r}: {err}") from err
+    except (RuntimeError, NotImplementedError, KeyError) as err:
+        # weights missing from the file leave parameters on the meta device ("Cannot copy out of meta
+        # tensor"): not an SD-1.5 checkpoint in the original layout, or one that does not match config_dir
+        raise ValueError(f"the single-file checkpoint {str(path)!r} does not match the SD-1.5 layout of "
+                         f"{str(config_dir)!r} (missing or misshapen weights: {str(err)[:200]})") from err
     scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     return pipe.unet.eval(), pipe.vae.eval(), pipe.text_encoder, pipe.tokenizer, scheduler
 

@@ -319,7 +319,9 @@ class UniGSPipeline(DiffusionPipeline):
                           height=height, width=width, num_images_per_prompt=num_images_per_prompt,
                           callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)
         n = num_images_per_prompt
-        prompts = self.build_prompts(prompt, names)
+        # with prompt_embeds the prompts are not encoded: placeholders keep the batch size
+        prompts = [""] * len(names) if generate_kwargs.get("prompt_embeds") is not None else \
+            self.build_prompts(prompt, names)
         for key in ("prompt_embeds", "negative_prompt_embeds"):
             if generate_kwargs.get(key) is not None:
                 generate_kwargs[key] = generate_kwargs[key].repeat_interleave(n, dim=0)

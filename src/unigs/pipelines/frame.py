@@ -81,7 +81,7 @@ def _resize_float(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """`(H, W)` float → `size`, bilinear (PIL mode "F": antialiased when shrinking)."""
     if plane.shape == tuple(size):
         return plane.astype(np.float32)
-    img = PIL.Image.fromarray(plane.astype(np.float32), mode="F")
+    img = PIL.Image.fromarray(plane.astype(np.float32))  # float32 → PIL mode "F"
     return np.asarray(img.resize((size[1], size[0]), PIL.Image.BILINEAR))
 
 

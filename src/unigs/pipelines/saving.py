@@ -6,11 +6,12 @@ adds two files:
 
 * `unigs.json` — the format marker and meta that `unigs.models.loading.load_unigs` (and so every `unigs`
   command's `--model`) reads;
-* `unigs_pipeline.py` — a two-line module that imports the pipeline class from the installed `unigs`
-  package. `model_index.json` names the class as `["unigs_pipeline", "<Class>"]`, diffusers' convention for
-  a pipeline whose code is not in diffusers, so `DiffusionPipeline.from_pretrained(folder,
-  trust_remote_code=True)` builds the right UniGS class (without `trust_remote_code` diffusers refuses with
-  its own sentence, and the module's docstring names the class to use).
+* `<Class>.py` (e.g. `UniGSEntityPipeline.py`) — a two-line module that imports the pipeline class from
+  the installed `unigs` package. `model_index.json` names the class as `["<Class>", "<Class>"]`, diffusers'
+  convention for a pipeline whose code is not in diffusers, so `DiffusionPipeline.from_pretrained(folder,
+  trust_remote_code=True)` builds the right UniGS class. Without `trust_remote_code` diffusers refuses with
+  its own sentence, "... contains custom code in UniGSEntityPipeline.py ... Pass `trust_remote_code=True`",
+  which names the class; the module's docstring says how to load it.
 
 `from_pretrained` reads LOCAL files only, through `load_unigs`: such a folder, a `save_unigs` folder or
 single file, or an SD-1.5-inpainting diffusers folder / original single file (widened 9/4 → 13/8 with a
@@ -24,7 +25,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-SHIM_MODULE = "unigs_pipeline"
 # diffusers' download/variant options that mean nothing for local files: accepted, ignored
 _IGNORED = {"local_files_only", "use_safetensors", "low_cpu_mem_usage", "safety_checker",
             "feature_extractor", "requires_safety_checker", "cache_dir", "force_download", "proxies"}
@@ -71,9 +71,9 @@ def finish_saved_folder(pipe: Any, folder: str | os.PathLike) -> Path:
     cls = type(pipe).__name__
     info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": dict(pipe.meta)}
     (folder / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
-    (folder / f"{SHIM_MODULE}.py").write_text(SHIM_SOURCE.format(cls=cls))
+    (folder / f"{cls}.py").write_text(SHIM_SOURCE.format(cls=cls))
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
-    index["_class_name"] = [SHIM_MODULE, cls]
+    index["_class_name"] = [cls, cls]
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True, default=str) + "\n")
     return folder
