@@ -44,7 +44,8 @@ def test_prepare_inputs_from_editor_value():
     h = w = 64
     layer = np.zeros((h, w, 4), np.uint8)
     layer[8:40, 8:40, 3] = 255
-    value = {"background": np.full((h, w, 4), 255, np.uint8), "layers": [layer, np.zeros((h, w, 4), np.uint8)]}
+    value = {"background": np.full((h, w, 4), 255, np.uint8),
+             "layers": [layer, np.zeros((h, w, 4), np.uint8)]}
     picture, regions, names = interactive.prepare_inputs("inpainting", value, "dog, cat", side=32, multiple=8)
     assert picture.shape == (32, 32, 3)
     assert len(regions) == 1 and regions[0].names == ["dog", "cat"]

@@ -8,8 +8,9 @@ artefact in `$UNIGS_ARTIFACTS` (default `<repo>/outputs/test-artifacts/`).
 
 Needs `pip install playwright` (the `dev` extra) and Chromium (`apt-get install chromium`, or set
 UNIGS_CHROMIUM to a Chromium binary); Playwright's own browser download is not used. Without them the
-tests skip with one line saying so, unless UNIGS_REQUIRE_BROWSER=1 (CI), where that is an error. Regenerate the README
-screenshot with more steps: `UNIGS_UI_STEPS=25 UNIGS_UI_SCREENSHOT=docs/ui.png pytest tests/test_ui_browser.py`.
+tests skip with one line saying so, unless UNIGS_REQUIRE_BROWSER=1 (CI), where that is an error.
+Regenerate the README screenshot with more steps:
+`UNIGS_UI_STEPS=20 UNIGS_UI_SCREENSHOT=docs/ui.png pytest tests/test_ui_browser.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import shutil
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -86,7 +86,7 @@ def page(app_url):
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(60_000)
         page.goto(app_url, wait_until="domcontentloaded")
-        page.wait_for_selector("#run")
+        page.wait_for_function("document.querySelector('#status')?.innerText.includes('Ready')")
         yield page
         browser.close()
 
@@ -182,7 +182,8 @@ def test_brush_name_run_download(page, pictures, app_url):
     links = page.locator("#downloads a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
     json_links = [href for href in links if href and href.endswith("results.json")]
     assert json_links, links
-    response = page.request.get(json_links[0] if json_links[0].startswith("http") else app_url + json_links[0])
+    href = json_links[0]
+    response = page.request.get(href if href.startswith("http") else app_url + href)
     records = response.json()
     assert isinstance(records, list) and all(r["segmentation"]["size"] == [128, 128] for r in records)
     shot = _screenshot(page, "ui.png")
@@ -193,7 +194,7 @@ def test_brush_name_run_download(page, pictures, app_url):
         img = Image.open(shot).convert("RGB")
         img = img.resize((img.width * 3 // 4, img.height * 3 // 4), Image.LANCZOS)
         img.quantize(colors=192).save(target, optimize=True)
-    assert np.asarray(__import__("PIL.Image").Image.open(shot)).shape[0] > 500
+    assert shot.stat().st_size > 10_000
 
 
 def test_cancel_stops_a_long_run(page):

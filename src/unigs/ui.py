@@ -173,7 +173,7 @@ class App:
                         run = gr.Button("Run", variant="primary", elem_id="run")
                         stop = gr.Button("Cancel", variant="stop", elem_id="cancel")
                 with gr.Column(scale=5):
-                    status = gr.Markdown(elem_id="status")
+                    status = gr.Markdown("Ready: load a picture, brush, name, run.", elem_id="status")
                     with gr.Row():
                         out_image = gr.Image(label="Image", format="png", interactive=False,
                                              elem_id="out-image")
