@@ -84,7 +84,7 @@ def page(app_url):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(300_000)  # generous: a loaded 2-core machine renders slowly
         page.goto(app_url, wait_until="domcontentloaded")
         page.wait_for_function("document.querySelector('#status')?.innerText.includes('Ready')")
         yield page
