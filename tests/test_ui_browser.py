@@ -10,7 +10,7 @@ Needs `pip install playwright` (the `dev` extra) and Chromium (`apt-get install 
 UNIGS_CHROMIUM to a Chromium binary); Playwright's own browser download is not used. Without them the
 tests skip with one line saying so, unless UNIGS_REQUIRE_BROWSER=1 (CI), where that is an error.
 Regenerate the README screenshot with more steps:
-`UNIGS_UI_STEPS=20 UNIGS_UI_SCREENSHOT=docs/ui.png pytest tests/test_ui_browser.py`.
+`UNIGS_UI_STEPS=12 UNIGS_UI_SCREENSHOT=docs/ui.png pytest tests/test_ui_browser.py`.
 """
 
 from __future__ import annotations
