@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a UniGS UNet (single task or the multi-task mix)"),
     "train-vae": ("train", "train a small VAE for the from-scratch path"),
     "eval": ("evaluate", "evaluate a model on held-out data; print a table and write JSON"),
+    "ui": ("ui", "interactive app in the browser: brush regions, pick a task, see image, colormap, masks"),
 }
 
 
