@@ -52,7 +52,8 @@ _MISSING = _requirements()
 if _MISSING is not None and os.environ.get("UNIGS_REQUIRE_BROWSER") == "1":
     # CI (.ci/run) sets this: there the browser test must run, so a missing browser is a failure
     raise RuntimeError(_MISSING.replace("browser test skipped", "UNIGS_REQUIRE_BROWSER=1 but"))
-# slow until it has passed once on a quiet machine (issue 13): `./dev.sh test -m slow tests/test_ui_browser.py`
+# slow until it has passed once on a quiet machine (issue 13):
+#   ./dev.sh test -m slow tests/test_ui_browser.py
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))]
 
 STEPS = int(os.environ.get("UNIGS_UI_STEPS", "3"))

@@ -56,7 +56,8 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="sampler steps: more is slower and closer to the paper (default: the "
                              "pipeline's NUM_INFERENCE_STEPS, 200 = the paper's DDIM)")
     parser.add_argument("--guidance", type=float, default=None,
-                        help="classifier-free guidance scale; <= 1 disables it (default: 7.5, segment: 1)")
+                        help="classifier-free guidance scale; <= 1 disables it (default: the pipeline's "
+                             "GUIDANCE_SCALE: 7.5 for synthesize, 1 otherwise)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the initial noise (default 0)")
     parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default=DEFAULT_SCHEDULER,
                         help=f"sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps); "
