@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
+from unigs.io import atomic_write as io_atomic_write
+
 CHECKPOINT_PREFIX = "step-"
 TMP_PREFIX = ".tmp-"
 TRAINING_STATE = "training_state.pt"
@@ -106,19 +108,8 @@ def save_checkpoint(root: str | Path, step: int, write: Callable[[Path], None],
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Write one file atomically: `write(tmp_path)` writes a sibling temporary file, then `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}-{os.getpid()}"
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write one file atomically and durably: `unigs.io.atomic_write` with an fsync before the rename."""
+    return io_atomic_write(path, write, fsync=True)
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict) -> Path:

@@ -42,7 +42,7 @@ import torch
 from unigs import checkpoint as ckpt
 from unigs.batches import ExamplePool, LossWeighting, PromptCache, encode_examples
 from unigs.conditions import DEFAULT_TASK_RATIOS, TASK_IDS, TASKS
-from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.config import check_config_numbers, config_from_dict, parse_overrides, read_config_file
 from unigs.data.source import EntitySource
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -107,7 +107,8 @@ class TrainConfig:
         if self.tasks != "multi" and self.tasks not in TASK_IDS:
             raise ValueError(f"tasks must be 'multi' or one of {list(TASKS)}, is {self.tasks!r}")
         bad = sorted(set(self.task_ratios) - set(TASKS))
-        if bad or not self.task_ratios or any(float(v) < 0 for v in self.task_ratios.values()):
+        if bad or not self.task_ratios or any(not float(v) >= 0 or v == float("inf")
+                                              for v in self.task_ratios.values()):
             raise ValueError(f"task_ratios must map tasks in {list(TASKS)} to ratios >= 0, "
                              f"is {self.task_ratios}")
         if self.data != "scenes" and not Path(self.data).is_file():
@@ -131,6 +132,7 @@ class TrainConfig:
         for name in ("prompt_drop_prob", "negative_prob", "ema_decay"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], is {getattr(self, name)}")
+        check_config_numbers(self)
 
     @property
     def multitask(self) -> bool:
@@ -506,16 +508,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m unigs.train …` (the form `accelerate launch -m unigs.train …` uses)."""
+    from unigs.cli import run_command
     from unigs.commands.train import configure
 
     parser = argparse.ArgumentParser(prog="unigs.train", description="train a UniGS UNet")
     configure(parser, "train")
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"unigs train: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("train", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from unigs import checkpoint as ckpt
-from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.config import check_config_numbers, config_from_dict, parse_overrides, read_config_file
 from unigs.data.source import EntitySource
 
 
@@ -80,6 +80,7 @@ class VAETrainConfig:
         if self.data != "scenes" and not Path(self.data).is_file():
             raise FileNotFoundError(f"data must be 'scenes' or a COCO annotations JSON; "
                                     f"{self.data!r} is neither")
+        check_config_numbers(self)
 
 
 def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_entities: int) -> np.ndarray:
@@ -259,15 +260,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m unigs.train_vae …` (for `accelerate launch -m unigs.train_vae …`)."""
+    from unigs.cli import run_command
     from unigs.commands.train import configure
 
     parser = argparse.ArgumentParser(prog="unigs.train_vae", description="train the small UniGS VAE")
     configure(parser, "train-vae")
-    try:
-        return run(parser.parse_args(argv))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"unigs train-vae: error: {err}", file=sys.stderr)
-        return 2
+    args = parser.parse_args(argv)
+    return run_command("train-vae", lambda: run(args))
 
 
 if __name__ == "__main__":

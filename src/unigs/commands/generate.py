@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.checks import arg_float, arg_int, arg_seed
+
+MAX_SIDE = 4096  # --size; 4096² is the image pixel limit of unigs.io
+
 # subcommand -> (task of unigs.conditions, which inputs it needs)
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "inpaint": ("inpainting", ("image", "mask", "names")),
@@ -48,16 +52,19 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                             help="entity colormap PNG (e.g. from `unigs colormap`); black = background")
     if "names" in needs:
         parser.add_argument("--names", required=True, help='comma-separated entity names, e.g. "dog,grass"')
-    parser.add_argument("--steps", type=int, default=200,
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=200,
                         help="sampler steps (default 200, the paper's DDIM)")
-    parser.add_argument("--guidance", type=float, default=None,
+    parser.add_argument("--guidance", type=arg_float(0), default=None,
                         help="classifier-free guidance scale; <= 1 disables it (default: 7.5, segment: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the initial noise (default 0)")
+    parser.add_argument("--seed", type=arg_seed, default=0,
+                        help="random seed of the initial noise, 0..2**63-1 (default 0)")
     parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default="ddim",
                         help="sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="resize the inputs to SIZE x SIZE px first (e.g. 128 for the default model)")
-    parser.add_argument("--delta", type=float, default=10.0,
+    parser.add_argument("--size", type=arg_int(8, MAX_SIDE), default=None,
+                        help="resize the inputs to SIZE x SIZE px first (e.g. 128 for the default model; "
+                             f"8..{MAX_SIDE}); input images may have at most 4096 x 4096 = 16.8 megapixels "
+                             "(UNIGS_MAX_PIXELS raises the limit)")
+    parser.add_argument("--delta", type=arg_float(0, low_open=True), default=10.0,
                         help="dichotomy threshold δ of the mask decoder Φ (default 10)")
     if name == "inpaint":
         parser.add_argument("--no-paste-back", action="store_true",
@@ -85,10 +92,8 @@ def _load(path: Path, size: int | None, kind: str = "image"):
 
     from unigs.io import load_image
 
-    arr = load_image(path)
+    arr = load_image(path, kind)
     if size is not None:
-        if size < 1:
-            raise ValueError(f"--size must be positive, is {size}")
         # nearest keeps masks binary and colormap colours exact; bicubic for photographs
         resample = PIL.Image.BICUBIC if kind == "image" else PIL.Image.NEAREST
         arr = np.asarray(PIL.Image.fromarray(arr).resize((size, size), resample))
@@ -99,15 +104,19 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from unigs.checks import resolve_device
     from unigs.io import save_png, write_json
     from unigs.models.loading import load_unigs
+    from unigs.outputs import OutputSet
     from unigs.pipelines import pipeline_for_task
     from unigs.pipelines.core import make_scheduler
     from unigs.visualize import overlay
 
     name = args._generate
     task, needs = SUBCOMMANDS[name]
-    # 1. Inputs (fail fast, before loading weights).
+    # 1. Inputs, device and --out (fail fast, before loading weights).
+    device = resolve_device(args.device)
+    outputs = OutputSet(args.out)
     names = _names(args.names) if "names" in needs else None
     image = _load(args.image, args.size) if "image" in needs else None
     mask = _load(args.mask, args.size, "mask") if "mask" in needs else None
@@ -123,7 +132,6 @@ def run(args: argparse.Namespace) -> int:
     components = load_unigs(model)
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
     pipe = pipeline_for_task(task, components)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
     pipe.set_progress_bar_config(disable=args.quiet, desc=f"unigs {name}")
 
@@ -141,15 +149,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         out = pipe(image, **kwargs)
 
-    # 4. Write PNGs and the COCO results JSON.
-    args.out.mkdir(parents=True, exist_ok=True)
+    # 4. Write PNGs and the COCO results JSON, as one set (unigs.outputs).
     picture, masks = np.asarray(out.images[0]), np.asarray(out.masks[0])
-    if task in ("inpainting", "synthesis"):
-        save_png(args.out / "image.png", picture)
-    save_png(args.out / "colormap.png", np.asarray(out.colormaps[0]))
-    save_png(args.out / "overlay.png", overlay(picture, masks))
     results = [{"image_id": args.image_id, "category_id": 1, "segmentation": rle, "score": 1.0}
                for rle in out.rles[0]]
-    write_json(args.out / "results.json", results)
+    with outputs:
+        if task in ("inpainting", "synthesis"):
+            save_png(outputs.path("image.png"), picture)
+        save_png(outputs.path("colormap.png"), np.asarray(out.colormaps[0]))
+        save_png(outputs.path("overlay.png"), overlay(picture, masks))
+        write_json(outputs.path("results.json"), results)
     print(f"unigs {name}: {len(results)} mask(s); wrote {args.out}")
     return 0

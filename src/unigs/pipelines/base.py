@@ -16,7 +16,9 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+from unigs.checks import check_number
 from unigs.conditions import TASK_IDS, check_task, control_source, prompt_for
+from unigs.io import check_image_size
 from unigs.pipelines import core
 from unigs.pipelines.inputs import check_output_type, format_images
 
@@ -87,8 +89,8 @@ class UniGSPipeline(DiffusionPipeline):
                              f"{self.vae_scale_factor} x UNet downsampling {m // self.vae_scale_factor})")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a positive integer, is {num_inference_steps!r}")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, is {guidance_scale}")
+        check_number("guidance_scale", guidance_scale, low=0)  # NaN / inf refused, not read as "no guidance"
+        check_image_size(h, w, "the input image")
         if names is not None:
             for i, ns in enumerate(names):
                 if not ns:
