@@ -342,12 +342,14 @@ RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_checkpoints"}  # 
 
 
 def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
-          stop_after: int | None = None) -> Path:
+          stop_after: int | None = None, overwrite: bool = False) -> Path:
     """Train; write `<output_dir>/checkpoints/step-*/` (`model.safetensors` = EMA weights for `load_unigs`,
     `training_state.pt`), `metrics.csv` and `config.json`. Returns the last checkpoint folder.
 
-    resume: continue from the newest checkpoint in `output_dir` (same config; only `steps` and the
-    bookkeeping keys may change). stop_after: stop once this many steps are done (tests use it to stand in
+    resume: continue from the newest intact checkpoint in `output_dir` (same config; only `steps` and the
+    bookkeeping keys may change); a damaged newest one is set aside with a message
+    (`checkpoint.load_latest_intact`). Without `resume`, a folder that holds a run is refused unless
+    `overwrite` (`checkpoint.prepare_run_folder`). stop_after: stop once this many steps are done (tests use it to stand in
     for a kill right after a checkpoint).
     """
     from accelerate import Accelerator
@@ -362,6 +364,9 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
     on_cpu = not torch.cuda.is_available()
     accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else config.mixed_precision)
     main = accelerator.is_main_process
+    if main:
+        ckpt.prepare_run_folder(output_dir, resume, overwrite)
+    accelerator.wait_for_everyone()
 
     source = EntitySource(config)
     components = build_components(config, source.vocabulary)
@@ -386,10 +391,12 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
 
     start = 0
     if resume:
-        latest = ckpt.latest_checkpoint(ckpt_root)
-        if latest is None:
+        found = ckpt.load_latest_intact(ckpt_root, accelerator.print) if main else None
+        accelerator.wait_for_everyone()  # the main process may have set a damaged checkpoint aside
+        found = found or ckpt.load_latest_intact(ckpt_root, lambda _: None)
+        if found is None:
             raise FileNotFoundError(f"--resume: no checkpoint under {ckpt_root}")
-        state = ckpt.load_training_state(latest)
+        latest, state = found
         defaults = {f.name: getattr(TrainConfig, f.name, None) for f in dataclasses.fields(TrainConfig)}
         changed = sorted(k for k, v in asdict(config).items()  # keys newer than the run: their default
                          if k not in RESUMABLE_CHANGES and state["config"].get(k, defaults[k]) != v)
@@ -401,6 +408,11 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
         lr_scheduler.load_state_dict(state["lr_scheduler"])
         ckpt.set_rng_states(state["rng"])
         start = int(state["step"])
+        if start >= config.steps:
+            accelerator.print(f"nothing to train: {latest} is at step {start}, and steps is {config.steps} "
+                              f"(raise steps above {start} to continue)")
+            accelerator.end_training()
+            return latest
         accelerator.print(f"resumed from {latest} at step {start}")
 
     def save(done: int) -> None:
@@ -501,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.config is None:  # resume with the run's own config
         values = read_config_file(Path(args.output) / "config.json")
     config = config_from_dict({**values, **parse_overrides(args.set)})
-    last = train(config, args.output, resume=args.resume)
+    last = train(config, args.output, resume=args.resume, overwrite=args.overwrite)
     print(f"last checkpoint: {last}")
     return 0
 
