@@ -109,7 +109,7 @@ def test_image_loader_takes_random_and_truncated_bytes(tmp_path, memory_bound, b
                   elements=st.floats(allow_nan=True, allow_infinity=True, width=32)))
 def test_image_loader_takes_float_tiffs(tmp_path, pixels):
     path = tmp_path / "x.tif"
-    Image.fromarray(pixels.astype(np.float32), mode="F").save(path)
+    Image.fromarray(pixels.astype(np.float32)).save(path)
     try:
         image = load_image(path)
     except DOCUMENTED:

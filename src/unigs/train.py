@@ -349,8 +349,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
     resume: continue from the newest intact checkpoint in `output_dir` (same config; only `steps` and the
     bookkeeping keys may change); a damaged newest one is set aside with a message
     (`checkpoint.load_latest_intact`). Without `resume`, a folder that holds a run is refused unless
-    `overwrite` (`checkpoint.prepare_run_folder`). stop_after: stop once this many steps are done (tests use it to stand in
-    for a kill right after a checkpoint).
+    `overwrite` (`checkpoint.prepare_run_folder`). stop_after: stop once this many steps are done (tests
+    use it to stand in for a kill right after a checkpoint).
     """
     from accelerate import Accelerator
     from diffusers import DDPMScheduler

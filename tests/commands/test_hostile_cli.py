@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -15,12 +17,19 @@ from unigs.models.loading import save_unigs
 from unigs.models.tiny import tiny_components
 
 
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that is only its signature and header chunk: what a decompression bomb shows before decoding."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     save_unigs(tiny_components(seed=0), root / "model")
     Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(root / "img.png")
-    Image.new("L", (20000, 20000)).save(root / "huge.png")
+    (root / "huge.png").write_bytes(_png_header(20000, 20000))  # claims 400 MP in 45 bytes
     (root / "folder.png").mkdir()
     (root / "notes.txt").write_text("x")
     (root / "bad.yaml").write_text("steps: [1, 2\n")
