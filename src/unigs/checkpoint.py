@@ -172,8 +172,8 @@ def load_training_state(folder: str | Path) -> dict:
     except Exception as err:  # noqa: BLE001 — zip/pickle/EOF errors of a damaged file
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(f"{path} is damaged (truncated or empty?): {first}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-        raise ValueError(f"{path} is not a unigs training state (no integer 'step')")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a unigs training state (not a dict)")
     return state
 
 
@@ -192,6 +192,8 @@ def load_latest_intact(root: str | Path, log: Callable[[str], None] = print) -> 
     for folder in reversed(found):
         try:
             state = load_training_state(folder)
+            if not isinstance(state.get("step"), int):
+                raise ValueError(f"{folder / TRAINING_STATE} has no integer 'step'")
         except (ValueError, FileNotFoundError) as err:
             problems.append(str(err))
             aside = folder.with_name(f"{DAMAGED_PREFIX}{folder.name}")
