@@ -42,7 +42,7 @@ import torch
 from unigs import checkpoint as ckpt
 from unigs.batches import ExamplePool, LossWeighting, PromptCache, encode_examples
 from unigs.conditions import DEFAULT_TASK_RATIOS, TASK_IDS, TASKS
-from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.config import check_config_numbers, config_from_dict, parse_overrides, read_config_file
 from unigs.data.source import EntitySource
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -107,7 +107,8 @@ class TrainConfig:
         if self.tasks != "multi" and self.tasks not in TASK_IDS:
             raise ValueError(f"tasks must be 'multi' or one of {list(TASKS)}, is {self.tasks!r}")
         bad = sorted(set(self.task_ratios) - set(TASKS))
-        if bad or not self.task_ratios or any(float(v) < 0 for v in self.task_ratios.values()):
+        if bad or not self.task_ratios or any(not float(v) >= 0 or v == float("inf")
+                                              for v in self.task_ratios.values()):
             raise ValueError(f"task_ratios must map tasks in {list(TASKS)} to ratios >= 0, "
                              f"is {self.task_ratios}")
         if self.data != "scenes" and not Path(self.data).is_file():
@@ -131,6 +132,7 @@ class TrainConfig:
         for name in ("prompt_drop_prob", "negative_prob", "ema_decay"):
             if not 0.0 <= float(getattr(self, name)) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], is {getattr(self, name)}")
+        check_config_numbers(self)
 
     @property
     def multitask(self) -> bool:
@@ -340,13 +342,15 @@ RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_checkpoints"}  # 
 
 
 def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
-          stop_after: int | None = None) -> Path:
+          stop_after: int | None = None, overwrite: bool = False) -> Path:
     """Train; write `<output_dir>/checkpoints/step-*/` (`model.safetensors` = EMA weights for `load_unigs`,
     `training_state.pt`), `metrics.csv` and `config.json`. Returns the last checkpoint folder.
 
-    resume: continue from the newest checkpoint in `output_dir` (same config; only `steps` and the
-    bookkeeping keys may change). stop_after: stop once this many steps are done (tests use it to stand in
-    for a kill right after a checkpoint).
+    resume: continue from the newest intact checkpoint in `output_dir` (same config; only `steps` and the
+    bookkeeping keys may change); a damaged newest one is set aside with a message
+    (`checkpoint.load_latest_intact`). Without `resume`, a folder that holds a run is refused unless
+    `overwrite` (`checkpoint.prepare_run_folder`). stop_after: stop once this many steps are done (tests
+    use it to stand in for a kill right after a checkpoint).
     """
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
@@ -360,6 +364,9 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
     on_cpu = not torch.cuda.is_available()
     accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else config.mixed_precision)
     main = accelerator.is_main_process
+    if main:
+        ckpt.prepare_run_folder(output_dir, resume, overwrite)
+    accelerator.wait_for_everyone()
 
     source = EntitySource(config)
     components = build_components(config, source.vocabulary)
@@ -384,10 +391,12 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
 
     start = 0
     if resume:
-        latest = ckpt.latest_checkpoint(ckpt_root)
-        if latest is None:
+        found = ckpt.load_latest_intact(ckpt_root, accelerator.print) if main else None
+        accelerator.wait_for_everyone()  # the main process may have set a damaged checkpoint aside
+        found = found or ckpt.load_latest_intact(ckpt_root, lambda _: None)
+        if found is None:
             raise FileNotFoundError(f"--resume: no checkpoint under {ckpt_root}")
-        state = ckpt.load_training_state(latest)
+        latest, state = found
         defaults = {f.name: getattr(TrainConfig, f.name, None) for f in dataclasses.fields(TrainConfig)}
         changed = sorted(k for k, v in asdict(config).items()  # keys newer than the run: their default
                          if k not in RESUMABLE_CHANGES and state["config"].get(k, defaults[k]) != v)
@@ -399,6 +408,11 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool = False,
         lr_scheduler.load_state_dict(state["lr_scheduler"])
         ckpt.set_rng_states(state["rng"])
         start = int(state["step"])
+        if start >= config.steps:
+            accelerator.print(f"nothing to train: {latest} is at step {start}, and steps is {config.steps} "
+                              f"(raise steps above {start} to continue)")
+            accelerator.end_training()
+            return latest
         accelerator.print(f"resumed from {latest} at step {start}")
 
     def save(done: int) -> None:
@@ -499,23 +513,20 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.config is None:  # resume with the run's own config
         values = read_config_file(Path(args.output) / "config.json")
     config = config_from_dict({**values, **parse_overrides(args.set)})
-    last = train(config, args.output, resume=args.resume)
+    last = train(config, args.output, resume=args.resume, overwrite=args.overwrite)
     print(f"last checkpoint: {last}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m unigs.train …` (the form `accelerate launch -m unigs.train …` uses)."""
+    from unigs.cli import run_command
     from unigs.commands.train import configure
 
     parser = argparse.ArgumentParser(prog="unigs.train", description="train a UniGS UNet")
     configure(parser, "train")
     args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"unigs train: error: {err}", file=sys.stderr)
-        return 2
+    return run_command("train", lambda: run(args))
 
 
 if __name__ == "__main__":

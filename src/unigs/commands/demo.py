@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.checks import arg_int, arg_seed
 from unigs.commands.model_flags import add_model_flags, load_model
 
 DEFAULT_OUT = "outputs/demo"
@@ -22,10 +23,11 @@ DEFAULT_OUT = "outputs/demo"
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
     add_model_flags(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--limit", type=int, default=8,
+    parser.add_argument("--limit", type=arg_int(1), default=8,
                         help="held-out scenes per task for the model part (default 8)")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps per example (default 25)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of examples and noise (default 0)")
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=25,
+                        help="DDIM steps per example (default 25)")
+    parser.add_argument("--seed", type=arg_seed, default=0, help="seed of examples and noise (default 0)")
     parser.add_argument("--codec-only", action="store_true", help="run only the codec part")
     parser.add_argument("--coco", default=None,
                         help="coco-mini folder for the codec part "
@@ -144,8 +146,9 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.limit < 1 or args.steps < 1:
         raise ValueError(f"--limit and --steps must be >= 1, are {args.limit} and {args.steps}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from unigs.checks import check_output_dir
+
+    out = check_output_dir(args.out)
     for line in codec_demo(out, args.seed, args.coco):
         print(line, flush=True)
     if args.codec_only:

@@ -20,7 +20,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.checks import arg_float, arg_int, arg_seed
 from unigs.commands.model_flags import add_model_flags, load_model
+
+MAX_SIDE = 4096  # --size; 4096² is the image pixel limit of unigs.io
 
 # subcommand -> (task of unigs.conditions, which inputs it needs)
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -52,22 +55,24 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                                  "black = background")
     if "names" in needs:
         parser.add_argument("--names", required=True, help='comma-separated entity names, e.g. "dog,grass"')
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=None,
                         help="sampler steps: more is slower and closer to the paper (default: the "
                              "pipeline's NUM_INFERENCE_STEPS, 200 = the paper's DDIM)")
-    parser.add_argument("--guidance", type=float, default=None,
+    parser.add_argument("--guidance", type=arg_float(0), default=None,
                         help="classifier-free guidance scale; <= 1 disables it (default: the pipeline's "
                              "GUIDANCE_SCALE: 7.5 for synthesize, 1 otherwise)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the initial noise (default 0)")
+    parser.add_argument("--seed", type=arg_seed, default=0,
+                        help="random seed of the initial noise, 0..2**63-1 (default 0)")
     parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default=DEFAULT_SCHEDULER,
                         help=f"sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps); "
                              f"default {DEFAULT_SCHEDULER}")
-    parser.add_argument("--size", type=int, default=None,
+    parser.add_argument("--size", type=arg_int(8, MAX_SIDE), default=None,
                         help="working resolution: the input is resized (aspect kept) so that its long side "
-                             "is SIZE px and padded to the model's size multiple; outputs are always "
-                             "written at the input's own size (default: the model's training size, 128 "
-                             "for the bundled model)")
-    parser.add_argument("--delta", type=float, default=10.0,
+                             f"is SIZE px (8..{MAX_SIDE}) and padded to the model's size multiple; outputs "
+                             "are always written at the input's own size (default: the model's training "
+                             "size, 128 for the bundled model). Input images may have at most 4096 x 4096 "
+                             "= 16.8 megapixels (UNIGS_MAX_PIXELS raises the limit)")
+    parser.add_argument("--delta", type=arg_float(0, low_open=True), default=10.0,
                         help="dichotomy threshold δ of the mask decoder Φ (default 10)")
     if name == "inpaint":
         parser.add_argument("--no-paste-back", action="store_true",
@@ -101,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from unigs.checks import resolve_device
     from unigs.io import load_image, save_png, write_json
+    from unigs.outputs import OutputSet
     from unigs.pipelines import PIPELINES
     from unigs.pipelines.base import UNTRAINED_COLORMAP_WARNING
     from unigs.pipelines.core import make_scheduler
@@ -110,13 +117,13 @@ def run(args: argparse.Namespace) -> int:
 
     name = args._generate
     task, needs = SUBCOMMANDS[name]
-    # 1. Inputs at their own size (fail fast, before loading weights).
-    if args.size is not None and args.size < 1:
-        raise ValueError(f"--size must be a positive number of pixels, is {args.size}")
+    # 1. Inputs at their own size, device and --out (fail fast, before loading weights).
+    device = resolve_device(args.device)
+    outputs = OutputSet(args.out)
     names = _names(args.names) if "names" in needs else None
-    image = load_image(args.image) if "image" in needs else None
-    mask = load_image(args.mask).max(axis=-1) if "mask" in needs else None
-    colormap = load_image(args.colormap) if "colormap" in needs else None
+    image = load_image(args.image, "image") if "image" in needs else None
+    mask = load_image(args.mask, "mask").max(axis=-1) if "mask" in needs else None
+    colormap = load_image(args.colormap, "colormap") if "colormap" in needs else None
     source_path = args.image if "image" in needs else args.colormap
     paths = output_paths(args.out, source_path.stem)
     inputs = {Path(p).resolve() for p in (getattr(args, k, None) for k in ("image", "mask", "colormap")) if p}
@@ -129,7 +136,6 @@ def run(args: argparse.Namespace) -> int:
     cls = PIPELINES[task]
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
     pipe = cls.from_components(components)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     pipe.to(device)
     pipe.set_progress_bar_config(disable=args.quiet, desc=f"unigs {name}")
     steps = args.steps if args.steps is not None else cls.default_num_inference_steps
@@ -157,17 +163,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             out = pipe(image, **kwargs)
 
-    # 4. Write PNGs and the mask records, all at the input's size.
+    # 4. Write PNGs and the mask records, all at the input's size, as one set (unigs.outputs).
     picture, masks = np.asarray(out.images[0]), np.asarray(out.masks[0])
-    if task in ("inpainting", "synthesis"):
-        save_png(paths["image"], picture)
-    save_png(paths["colormap"], np.asarray(out.colormaps[0]))
-    save_png(paths["overlay"], overlay(picture, masks))
     # a mask answers a name only when one name was asked (the palette codes position, not name)
     known = names[0] if names is not None and len(names) == 1 and task != "synthesis" else None
     records = mask_records(masks, out.scores[0], image_id=args.image_id, names=[known] * len(masks),
                            output_mode=args.output_mode)
-    write_json(paths["json"], records)
+    with outputs:
+        if task in ("inpainting", "synthesis"):
+            save_png(outputs.path(paths["image"].name), picture)
+        save_png(outputs.path(paths["colormap"].name), np.asarray(out.colormaps[0]))
+        save_png(outputs.path(paths["overlay"].name), overlay(picture, masks))
+        write_json(outputs.path(paths["json"].name), records)
     note = " from an untrained colormap head: meaningless" if untrained else ""
     print(f"unigs {name}: {len(records)} mask(s){note}; wrote {paths['json']} and PNGs in {args.out}")
     return 0

@@ -22,6 +22,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                              + ("" if name == "train" else ", and the final VAE in vae/"))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config key (value parsed as YAML), e.g. --set steps=20")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --output (its checkpoints, metrics.csv and "
+                             "config.json are deleted first); without it such a folder is refused")
     if name == "train":
         parser.add_argument("--resume", action="store_true",
                             help="continue from the newest checkpoint in --output (same config; 'steps' may "

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from unigs.checks import check_number, check_seed
 from unigs.conditions import TASK_IDS, TASKS, check_task, join_names
 from unigs.evaluate import generation, segmentation
 from unigs.evaluate.metrics import best_match_scores, pool_match_scores
@@ -69,6 +70,9 @@ class EvalConfig:
             raise ValueError(f"limit must be a positive integer, is {self.limit!r}")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps must be a positive integer, is {self.steps!r}")
+        check_seed("seed", self.seed)
+        if self.guidance_scale is not None:
+            check_number("guidance_scale", self.guidance_scale, low=0)
 
 
 @dataclass

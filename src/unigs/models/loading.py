@@ -22,11 +22,11 @@ from typing import Any
 import diffusers
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from unigs.conditions import TASKS
+from unigs.models import files
 from unigs.models.text import MINILM, check_tokenizer_files, load_text_encoder
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
 from unigs.models.vae import latent_factor
@@ -122,6 +122,14 @@ def _from_pretrained(cls: type, folder: Path, name: str) -> Any:
         return cls.from_pretrained(str(folder), subfolder=name, local_files_only=True).eval()
     except OSError as err:  # diffusers/hub "no file named ..." → one clear sentence
         raise FileNotFoundError(f"cannot load {name} from {str(folder / name)!r}: {err}") from err
+    except (ValueError, RuntimeError, TypeError, KeyError) as err:  # damaged config or weights
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot load {name} from {str(folder / name)!r} (damaged?): {first}") from None
+    except Exception as err:  # noqa: BLE001 — safetensors' own error for a truncated file
+        if type(err).__name__ != "SafetensorError":
+            raise
+        raise ValueError(f"cannot load {name} from {str(folder / name)!r}: truncated or damaged weights "
+                         f"({err})") from None
 
 
 def _load_scheduler(folder: Path) -> Any:
@@ -232,9 +240,9 @@ def load_unigs(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"UniGS model {str(path)!r} does not exist")
-    if path.is_dir() and (path / UNIGS_JSON).is_file():
+    if path.is_dir() and (path / UNIGS_JSON).exists():
         return _load_unigs_folder(path)
-    if path.is_file() and path.suffix == ".safetensors" and _unigs_metadata(path) is not None:
+    if path.is_file() and path.suffix == ".safetensors" and files.read_unigs_header(path) is not None:
         return _load_unigs_file(path)
     if path.is_dir() and not (path / "unet").is_dir():
         raise FileNotFoundError(f"{str(path)!r} holds neither {UNIGS_JSON} nor an SD unet/ subfolder")
@@ -250,12 +258,11 @@ def load_unigs(
 
 
 def _load_unigs_folder(path: Path) -> UniGSComponents:
-    info = json.loads((path / UNIGS_JSON).read_text())
-    if info.get("format") != FORMAT:
-        raise ValueError(f"{str(path / UNIGS_JSON)!r} has format {info.get('format')!r}, expected {FORMAT!r}")
-    meta = info["meta"]
+    meta = files.read_unigs_json(path / UNIGS_JSON)["meta"]
     unet = _from_pretrained(UNet2DConditionModel, path, "unet")
     vae = _from_pretrained(AutoencoderKL, path, "vae")
+    files.check_finite_weights(unet, "unet", path)
+    files.check_finite_weights(vae, "vae", path)
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
@@ -301,18 +308,6 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
 # -------------------------------------------------------------------------------- single-file format
 
 
-def _unigs_metadata(path: Path) -> dict | None:
-    """The UniGS header of a single-file checkpoint, or None if ``path`` is another safetensors file."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception:  # not a safetensors file at all: let the SD loader report it
-        return None
-    if header.get("format") != FORMAT:
-        return None
-    return json.loads(header[FORMAT])
-
-
 def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype | None = None) -> Path:
     if path.suffix != ".safetensors":
         raise ValueError(f"a single-file UniGS model must end in .safetensors, is {path.name!r}")
@@ -353,13 +348,13 @@ def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 def _load_unigs_file(path: Path) -> UniGSComponents:
-    info = _unigs_metadata(path)
-    tensors = load_file(str(path))
+    info = files.read_unigs_header(path)
+    tensors = files.load_tensors(path)
     with torch.random.fork_rng():  # random init before load_state_dict must not move the caller's RNG
         unet = UNet2DConditionModel.from_config(info["unet_config"])
         vae = AutoencoderKL.from_config(info["vae_config"])
-    unet.load_state_dict(_split(tensors, "unet"), strict=True)
-    vae.load_state_dict(_split(tensors, "vae"), strict=True)
+    files.load_weights_into(unet, _split(tensors, "unet"), "unet", path)
+    files.load_weights_into(vae, _split(tensors, "vae"), "vae", path)
     meta = info["meta"]
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
@@ -371,7 +366,7 @@ def _load_unigs_file(path: Path) -> UniGSComponents:
         config = transformers.AutoConfig.for_model(cfg.pop("model_type"), **cfg)
         with torch.random.fork_rng():
             text_encoder = getattr(transformers, spec["class"])(config)
-        text_encoder.load_state_dict(_split(tensors, "text_encoder"), strict=True)
+        files.load_weights_into(text_encoder, _split(tensors, "text_encoder"), "text encoder", path)
         with tempfile.TemporaryDirectory() as tmp:
             for name, text in info["tokenizer_files"].items():
                 (Path(tmp) / name).write_text(text, encoding="utf-8")

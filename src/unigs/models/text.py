@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -105,7 +106,8 @@ def encode_prompt(
 ) -> torch.Tensor:
     """Token states (B, 77, D) float of the last layer for ``prompts`` (one string or a list of B).
 
-    D is 384 for MiniLM, 768 for SD-1.5's CLIP. Longer prompts are truncated to 77 tokens.
+    D is 384 for MiniLM, 768 for SD-1.5's CLIP. Longer prompts are truncated to 77 tokens, with a
+    `UserWarning` naming the prompt.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
@@ -113,6 +115,11 @@ def encode_prompt(
         raise ValueError(f"prompts must be a string or a non-empty list of strings, is {prompts!r}")
     if device is None:
         device = next(text_encoder.parameters()).device
+    lengths = [len(ids) for ids in tokenizer(list(prompts), truncation=False).input_ids]
+    for prompt, n in zip(prompts, lengths, strict=True):
+        if n > MAX_LENGTH:  # the text encoder never sees the rest: say so instead of dropping names silently
+            warnings.warn(f"the prompt is {n} tokens long; only the first {MAX_LENGTH} are used, the rest is "
+                          f"cut: {prompt[:60]!r}...", UserWarning, stacklevel=2)
     tokens = tokenizer(
         list(prompts),
         padding="max_length",

@@ -19,7 +19,9 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+from unigs.checks import check_number
 from unigs.conditions import TASK_IDS, check_task, control_source, full_mask, prompt_for
+from unigs.io import check_image_size
 from unigs.pipelines import core, frame, saving
 from unigs.pipelines.inputs import check_output_type, format_images
 
@@ -173,8 +175,8 @@ class UniGSPipeline(DiffusionPipeline):
         if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
             raise ValueError(f"num_images_per_prompt must be a positive integer, "
                              f"is {num_images_per_prompt!r}")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, is {guidance_scale}")
+        check_number("guidance_scale", guidance_scale, low=0)  # NaN / inf refused, not read as "no guidance"
+        check_image_size(int(images.shape[1]), int(images.shape[2]), "the input image")
         for key in callback_on_step_end_tensor_inputs or []:
             if key not in self._callback_tensor_inputs:
                 raise ValueError(f"callback_on_step_end_tensor_inputs must be in "

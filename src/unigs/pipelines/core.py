@@ -88,6 +88,20 @@ def _with_half(x: torch.Tensor, half: slice, value: torch.Tensor) -> torch.Tenso
     return x
 
 
+def check_finite_latents(x: torch.Tensor, index: int, total: int, t: torch.Tensor | int,
+                         guidance_scale: float) -> None:
+    """Stop the sampler with a sentence naming the step when the latents hold NaN or inf.
+
+    Non-finite latents never recover: left running they decode to a black image and a colormap Φ reads as
+    one whole-image mask, returned as if it were a result. Causes: NaN/inf in the weights (a damaged file),
+    an fp16 overflow, an extreme guidance scale.
+    """
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"sampling produced NaN/inf latents at step {index + 1} of {total} (timestep "
+                         f"{int(t)}, guidance_scale {guidance_scale}); the model weights hold non-finite "
+                         "values, or the dtype overflowed (try float32 or a smaller guidance scale)")
+
+
 def denoise(
     unet: torch.nn.Module,
     scheduler: object,
@@ -148,6 +162,9 @@ def denoise(
     if noise.shape != shape:
         raise ValueError(f"latents must have shape {shape}, got {tuple(noise.shape)}")
     noise = noise.to(device=device, dtype=dtype)
+    if not bool(torch.isfinite(noise).all()) or not bool(torch.isfinite(control).all()):
+        raise ValueError("the initial latents or the control latent hold NaN/inf values (before step 1); "
+                         "check the given latents and the VAE weights")
     x = noise * scheduler.init_noise_sigma
     half = HALVES.get(known_half) if known_half else None
 
@@ -189,6 +206,7 @@ def denoise(
             x = scheduler.step(eps, t, x, **step_kwargs, return_dict=False)[0]
             if half is not None:
                 x = _with_half(x, half, known_at(i + 1))
+            check_finite_latents(x, i, len(timesteps), t, guidance_scale)
             if callback is not None:
                 replaced = callback(i, t, x)
                 x = x if replaced is None else replaced
