@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import dataclasses
 import json
 import sys
 import time
@@ -45,6 +46,7 @@ from unigs.data.loader import DatasetMixture, StepBatches, pool_examples, step_l
 from unigs.optim import apply_speed_switches, build_lr_scheduler, build_optimizer, min_snr_weights
 from unigs.train_config import TrainConfig, config_defaults
 from unigs.train_parts import build_components, resume_checkpoint, write_checkpoint
+from unigs.validation import validation_examples, validation_sheet
 
 __all__ = ["TrainConfig", "train", "diffusion_loss", "run", "main"]
 METRICS_FIELDS = ["step", "loss", "loss_image", "loss_colormap", "lr", "steps_per_s"]
@@ -130,7 +132,9 @@ def ema_update(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float)
 # ------------------------------------------------------------------------------------------------- loop
 # may differ on --resume: bookkeeping, and the switches that change speed and memory, not the experiment
 RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_checkpoints", "report_to", "num_workers",
-                     "gradient_checkpointing", "attention", "allow_tf32", "checkpoint_frozen"}
+                     "gradient_checkpointing", "attention", "allow_tf32", "checkpoint_frozen",
+                     "validate_every", "validation_images", "validation_steps", "validation_data",
+                     "validation_images_dir"}
 
 
 def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path = False,
@@ -212,6 +216,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
         accelerator.init_trackers("unigs", config={k: v if isinstance(v, int | float | str | bool) else str(v)
                                                    for k, v in asdict(config).items()})
     log = MetricsLog(output_dir / "metrics.csv", start) if main else None
+    held_out = validation_examples(config) if main and config.validate_every else None
     bar = tqdm(total=config.steps, initial=start, disable=not main, desc="unigs train", dynamic_ncols=True)
     sums, tasks, t_log, s_log = torch.zeros(3), Counter(), time.perf_counter(), start
     data = StepBatches(config, mixture, accelerator.process_index, config.pool_size)
@@ -257,6 +262,10 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
             if config.report_to != "none":
                 accelerator.log({k: v for k, v in row.items() if k != "step"}, step=done)
             sums, tasks, t_log, s_log = torch.zeros(3), Counter(), time.perf_counter(), done
+        if main and config.validate_every and done % config.validate_every == 0:
+            validation_sheet(dataclasses.replace(components, unet=ema_unet), held_out,
+                             output_dir / "validation" / f"step-{done:08d}.png", config.validation_steps,
+                             accelerator.device, config.seed)
         if done % config.ckpt_every == 0 or done == config.steps:
             save(done)
         if stop_after is not None and done >= stop_after:

@@ -85,6 +85,12 @@ class TrainConfig:
     report_to: str = "none"  # also log through accelerate's trackers: tensorboard or wandb
     ckpt_every: int = 500
     keep_checkpoints: int = 3
+    # validation sheets (unigs.validation): every N steps (0 = off), k held-out examples per task
+    validate_every: int = 0
+    validation_images: int = 2
+    validation_steps: int = 25  # DDIM steps per sample
+    validation_data: str | None = None  # COCO JSON of held-out images (default: scenes' val split / data)
+    validation_images_dir: str | None = None
     # "copy": model.safetensors holds VAE + text encoder too (load_unigs); "reference": only the EMA UNet,
     # naming the frozen parts' paths (unigs.train_parts.load_checkpoint_model; ~0.8 GB less for SD-1.5)
     checkpoint_frozen: str = "copy"
@@ -108,6 +114,12 @@ class TrainConfig:
                              f"is {self.task_ratios}")
         for entry in self.datasets or [{"data": self.data, "images_dir": self.images_dir}]:
             check_dataset(entry, check_paths)
+        if self.validation_data is not None:
+            held_out = {"data": self.validation_data, "images_dir": self.validation_images_dir}
+            check_dataset(held_out, check_paths)
+        for name in ("validation_images", "validation_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
         if self.init == "scratch" and self.vae is None:
             raise ValueError("init 'scratch' needs `vae`: a folder written by `unigs train-vae`")
         for name in ("pool_draws", "batch_size", "grad_accum", "steps", "log_every", "ckpt_every",
@@ -115,7 +127,7 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
         for name in ("pinned_weight", "referring_outside_weight", "timestep_power", "pool_size",
-                     "num_workers", "adam_epsilon", "lr_warmup_steps"):
+                     "num_workers", "adam_epsilon", "lr_warmup_steps", "validate_every"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, is {getattr(self, name)}")
         if not float(self.entity_balance) >= 1:
