@@ -47,12 +47,14 @@ def test_resume_picks_the_newest_or_the_chosen_checkpoint(tmp_path):
         resume_checkpoint(True, tmp_path / "empty")
 
 
-def test_reference_checkpoint_holds_only_the_ema_unet_and_loads_whole(tmp_path, tiny_parts):
+def test_reference_checkpoint_tensorboard_and_validation_sheet_of_a_run(tmp_path, tiny_parts):
     from unigs.train import train
 
     values = tiny_config(tiny_parts, steps=1, checkpoint_frozen="reference", validate_every=1,
-                         validation_images=1, validation_steps=2)
+                         validation_images=1, validation_steps=2, report_to="tensorboard")
     out = train(config_from_dict(values), tmp_path)
+    assert list((tmp_path / "unigs").glob("events.out.tfevents.*"))  # accelerate's TensorBoard tracker
+    assert (tmp_path / "metrics.csv").is_file()  # the CSV log is kept
     assert (out / EMA_UNET_FILE).is_file() and not (out / INFERENCE_FILE).exists()
     assert (tmp_path / "validation" / "step-00000001.png").is_file()
     model = load_checkpoint_model(out)

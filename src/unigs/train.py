@@ -1,11 +1,15 @@
 """`unigs train`: train the UniGS UNet on one task or the four-task mix (paper §3.1 Eq. 1–2, §3.3, §4.1).
 
-Read top to bottom: config → data → components → one training step → the loop (STYLE.md §12).
+Read top to bottom: data → one training step → the loop (STYLE.md §12). The config keys live in
+`unigs.train_config`, the parts and checkpoint files in `unigs.train_parts`, optimizer / LR schedule /
+min-SNR / speed switches in `unigs.optim`, the DataLoader in `unigs.data.loader`, sheets in
+`unigs.validation`.
 
 Per optimizer step, on every process, for `grad_accum` micro-batches of `batch_size` examples:
 
-1. draw a task per example (`TaskMixture`, supp. "One-to-Many Joint Model": 0.3/0.3/0.2/0.2) and sample a
-   `TrainingExample` (Table 2: prompt, coarse mask m_c, control, image and colormap targets);
+1. in a DataLoader worker: draw a task per example (`TaskMixture`, supp. "One-to-Many Joint Model":
+   0.3/0.3/0.2/0.2), a dataset that may serve it, and sample a `TrainingExample` (Table 2: prompt, coarse
+   mask m_c, control, image and colormap targets);
 2. drop the prompt to "" with probability `prompt_drop_prob` (classifier-free guidance, the unconditional
    branch the pipelines use);
 3. Υ-encode image target, colormap target and control with the frozen VAE (posterior mean); encode the
@@ -13,11 +17,11 @@ Per optimizer step, on every process, for `grad_accum` micro-batches of `batch_s
 4. one timestep t per example shared by both halves, independent Gaussian noise on all 8 channels,
    z_t = add_noise([z^i ‖ z^s], ε, t) (Eq. 1, the DDPM schedule of the scheduler config);
 5. ε̂ = UNet(CONCAT(z_t^i, z_t^s, m_c, z^c), t, text, task) (Eq. 8, 11) and loss = MSE(ε̂, ε) over both
-   halves (Eq. 2; the ½ is a constant and dropped).
+   halves (Eq. 2; the ½ is a constant and dropped), optionally min-SNR-weighted per example (`snr_gamma`).
 
 Determinism: the examples, timesteps and noise of global step s, micro-batch k, process p come from RNGs
-seeded by (seed, s, k, p), so the data position is the step itself; resuming from a checkpoint (weights,
-optimizer, EMA, LR scheduler, step, RNG states) continues exactly. Runs unchanged under
+seeded by (seed, s, k, p) — not by the loader worker — so the data position is the step itself; resuming
+from a checkpoint (weights, optimizer, EMA, LR scheduler, step, RNG states) continues exactly. Runs unchanged under
 `accelerate launch --num_processes N`; only the main process writes checkpoints, logs and the bar.
 """
 
