@@ -21,8 +21,8 @@ Per optimizer step, on every process, for `grad_accum` micro-batches of `batch_s
 
 Determinism: the examples, timesteps and noise of global step s, micro-batch k, process p come from RNGs
 seeded by (seed, s, k, p) — not by the loader worker — so the data position is the step itself; resuming
-from a checkpoint (weights, optimizer, EMA, LR scheduler, step, RNG states) continues exactly. Runs unchanged under
-`accelerate launch --num_processes N`; only the main process writes checkpoints, logs and the bar.
+from a checkpoint (weights, optimizer, EMA, LR scheduler, step, RNG states) continues exactly. Runs
+unchanged under `accelerate launch --num_processes N`; only the main process writes files and the bar.
 """
 
 from __future__ import annotations
