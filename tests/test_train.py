@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import tiny_config  # the tiny_parts fixture lives in conftest.py too
 
 from unigs import checkpoint as ckpt
 from unigs.config import config_from_dict, parse_overrides, read_config_file
@@ -19,31 +20,6 @@ from unigs.data.source import square_resize
 from unigs.train import TrainConfig, diffusion_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_UNET = {
-    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
-    "block_out_channels": [32, 32],
-    "layers_per_block": 1,
-    "attention_head_dim": 4,
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_parts(tmp_path_factory) -> dict[str, str]:
-    """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
-    from unigs.models.tiny import tiny_components
-
-    root = tmp_path_factory.mktemp("tiny")
-    c = tiny_components()
-    c.vae.save_pretrained(root / "vae")
-    c.text_encoder.save_pretrained(root / "text")
-    c.tokenizer.save_pretrained(root / "text")
-    return {"vae": str(root / "vae"), "text_encoder": str(root / "text")}
-
-
-def tiny_config(parts: dict[str, str], **overrides) -> dict:
-    return {"image_size": 32, "num_scenes": 16, "unet": TINY_UNET, "batch_size": 2, "steps": 4,
-            "log_every": 1, "ckpt_every": 2, "lr": 1e-3, "lr_warmup_steps": 2, **parts, **overrides}
 
 
 # ------------------------------------------------------------------------------------------- config

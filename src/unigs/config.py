@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 
-def config_from_dict(values: dict[str, Any], cls: type | None = None) -> Any:
+def config_from_dict(values: dict[str, Any], cls: type | None = None, **init: Any) -> Any:
     """A config dataclass (default: `unigs.train.TrainConfig`) from a dict; an unknown key raises
-    ValueError naming it."""
+    ValueError naming it. `init`: init-only arguments of `cls` (TrainConfig's `check_paths`)."""
     if cls is None:
         from unigs.train import TrainConfig
 
@@ -25,7 +25,7 @@ def config_from_dict(values: dict[str, Any], cls: type | None = None) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys: {sorted(known)}")
-    return cls(**{key: _coerce(cls, key, value) for key, value in values.items()})
+    return cls(**{key: _coerce(cls, key, value) for key, value in values.items()}, **init)
 
 
 def _coerce(cls: type, key: str, value: Any) -> Any:

@@ -26,9 +26,13 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="replace the run already in --output (its checkpoints, metrics.csv and "
                              "config.json are deleted first); without it such a folder is refused")
     if name == "train":
-        parser.add_argument("--resume", action="store_true",
-                            help="continue from the newest checkpoint in --output (same config; 'steps' may "
-                                 "grow); without --config the run's own config.json is used")
+        parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                            help="continue from the newest checkpoint in --output, or from the checkpoint "
+                                 "folder CHECKPOINT (same config; 'steps' may grow); without --config the "
+                                 "run's own config.json is used")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="validate the config, list missing paths and print the plan (datasets, "
+                                 "effective batch, steps, checkpoint size); loads no weights or data")
 
 
 def run(args: argparse.Namespace) -> int:

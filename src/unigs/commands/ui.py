@@ -10,11 +10,11 @@ import argparse
 import os
 from pathlib import Path
 
+from unigs.commands.model_flags import add_model_flags, load_model
+
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", type=Path, default=None,
-                        help="UniGS model folder or .safetensors file, or an SD-1.5-inpainting source "
-                             "(default: the bundled default model)")
+    add_model_flags(parser)
     parser.add_argument("--port", type=int, default=7860,
                         help="port to serve on (default 7860; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -37,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("unigs ui needs gradio: pip install 'unigs[demo]'") from err
     import torch
 
-    from unigs.models.loading import default_model_path, load_unigs
     from unigs.ui import launch
 
-    model = args.model if args.model is not None else default_model_path()
-    if not Path(model).exists():
-        raise FileNotFoundError(f"model {str(model)!r} does not exist")
-    components = load_unigs(model)
+    components, model = load_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     for part in (components.unet, components.vae, components.text_encoder):
         part.to(device)
