@@ -49,15 +49,7 @@ def one_torch_thread():
 
 
 # ------------------------------------------------------------------------ tiny training runs (unigs.train)
-TINY_UNET = {
-    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
-    "block_out_channels": [32, 32],
-    "layers_per_block": 1,
-    "attention_head_dim": 4,
-}
-
-
+# (the config dict of those runs is tests/training_config.py: a plain module, so both test files import it)
 @pytest.fixture(scope="session")
 def tiny_parts(tmp_path_factory) -> dict[str, str]:
     """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
@@ -69,9 +61,3 @@ def tiny_parts(tmp_path_factory) -> dict[str, str]:
     c.text_encoder.save_pretrained(root / "text")
     c.tokenizer.save_pretrained(root / "text")
     return {"vae": str(root / "vae"), "text_encoder": str(root / "text")}
-
-
-def tiny_config(parts: dict[str, str], **overrides) -> dict:
-    """A TrainConfig dict of a few-second run: 32 px scenes, the tiny UNet, VAE and text encoder."""
-    return {"image_size": 32, "num_scenes": 16, "unet": TINY_UNET, "batch_size": 2, "steps": 4,
-            "log_every": 1, "ckpt_every": 2, "lr": 1e-3, "lr_warmup_steps": 2, **parts, **overrides}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import tiny_config  # the tiny_parts fixture lives in conftest.py too
+from training_config import tiny_config  # the tiny_parts fixture lives in conftest.py
 
 from unigs import checkpoint as ckpt
 from unigs.config import config_from_dict, parse_overrides, read_config_file

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from training_config import tiny_config
 
 from unigs import checkpoint as ckpt
 from unigs.config import config_from_dict
