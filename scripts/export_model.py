@@ -46,6 +46,14 @@ def main() -> None:
             raise SystemExit(f"--vae {args.vae}: its encoder or scaling factor differs from the model's; the "
                              "UNet was trained on the model's latents")
         components.vae = vae
+    train_config = components.meta.get("train_config") or {}
+    if not components.meta.get("vocabulary") and train_config.get("data") == "scenes":
+        # models trained before the meta held it: the scene names are the whole vocabulary
+        from unigs.data.scenes import CATEGORIES, STUFF
+        from unigs.train import data_domain
+
+        components.meta = {**components.meta, "vocabulary": [*CATEGORIES, *STUFF],
+                           "domain": data_domain("scenes")}
     kind = components.meta.get("text_encoder", {}).get("kind")
     if kind != "minilm" and _is_minilm(components.text_encoder):
         components.meta = {**components.meta, "text_encoder": {"kind": "minilm"}}  # a reference, not 45 MB

@@ -46,3 +46,18 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------ tiny training runs (unigs.train)
+# (the config dict of those runs is tests/training_config.py: a plain module, so both test files import it)
+@pytest.fixture(scope="session")
+def tiny_parts(tmp_path_factory) -> dict[str, str]:
+    """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
+    from unigs.models.tiny import tiny_components
+
+    root = tmp_path_factory.mktemp("tiny")
+    c = tiny_components()
+    c.vae.save_pretrained(root / "vae")
+    c.text_encoder.save_pretrained(root / "text")
+    c.tokenizer.save_pretrained(root / "text")
+    return {"vae": str(root / "vae"), "text_encoder": str(root / "text")}

@@ -146,3 +146,38 @@ def test_write_json_atomic_and_numpy(tmp_path):
     # the failed write left the previous file intact and no temporary file behind
     assert json.loads(path.read_text())["n"] == 3
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.json"]
+
+
+# ------------------------------------------------------------------------------- hostile image files
+def test_huge_image_is_refused_from_its_header(tmp_path, monkeypatch):
+    import stat
+
+    from unigs.io import load_image, write_json
+
+    Image.new("L", (5000, 4000)).save(tmp_path / "big.png")  # 20 MP, a few KB on disk
+    with pytest.raises(ValueError, match="big.png.*megapixels"):
+        load_image(tmp_path / "big.png")
+    monkeypatch.setenv("UNIGS_MAX_PIXELS", str(100))
+    Image.new("RGB", (11, 10)).save(tmp_path / "small.png")
+    with pytest.raises(ValueError, match="UNIGS_MAX_PIXELS"):
+        load_image(tmp_path / "small.png")
+    monkeypatch.delenv("UNIGS_MAX_PIXELS")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # PIL's own DecompressionBombError, small
+    Image.new("L", (50, 50)).save(tmp_path / "bomb.png")
+    with pytest.raises(ValueError, match="bomb.png"):
+        load_image(tmp_path / "bomb.png")
+    assert stat.S_IMODE(write_json(tmp_path / "r.json", {"a": float("nan")}).stat().st_mode) == 0o644
+    assert (tmp_path / "r.json").read_text().replace(" ", "").replace("\n", "") == '{"a":null}'
+
+
+def test_folder_float_tiff_and_nan_tiff(tmp_path):
+    from unigs.io import load_image
+
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ValueError, match="dir.png is a folder"):
+        load_image(tmp_path / "dir.png")
+    Image.fromarray(np.full((4, 4), 0.5, np.float32)).save(tmp_path / "half.tif")
+    assert (load_image(tmp_path / "half.tif") == 128).all()  # [0, 1] floats are not black
+    Image.fromarray(np.full((4, 4), np.nan, np.float32)).save(tmp_path / "nan.tif")
+    with pytest.raises(ValueError, match="nan.tif.*NaN"):
+        load_image(tmp_path / "nan.tif")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from training_config import tiny_config  # the tiny_parts fixture lives in conftest.py
 
 from unigs import checkpoint as ckpt
 from unigs.config import config_from_dict, parse_overrides, read_config_file
@@ -19,31 +20,6 @@ from unigs.data.source import square_resize
 from unigs.train import TrainConfig, diffusion_loss, train
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_UNET = {
-    "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
-    "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
-    "block_out_channels": [32, 32],
-    "layers_per_block": 1,
-    "attention_head_dim": 4,
-}
-
-
-@pytest.fixture(scope="module")
-def tiny_parts(tmp_path_factory) -> dict[str, str]:
-    """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
-    from unigs.models.tiny import tiny_components
-
-    root = tmp_path_factory.mktemp("tiny")
-    c = tiny_components()
-    c.vae.save_pretrained(root / "vae")
-    c.text_encoder.save_pretrained(root / "text")
-    c.tokenizer.save_pretrained(root / "text")
-    return {"vae": str(root / "vae"), "text_encoder": str(root / "text")}
-
-
-def tiny_config(parts: dict[str, str], **overrides) -> dict:
-    return {"image_size": 32, "num_scenes": 16, "unet": TINY_UNET, "batch_size": 2, "steps": 4,
-            "log_every": 1, "ckpt_every": 2, "lr": 1e-3, "lr_warmup_steps": 2, **parts, **overrides}
 
 
 # ------------------------------------------------------------------------------------------- config
@@ -319,3 +295,57 @@ def test_weighted_loss_is_the_weighted_mean_of_squared_errors():
     eps = x[:, 4:8] / (1 - a).sqrt()  # z0 = 0 → x_t = √(1−ᾱ) ε
     assert torch.allclose(loss, (eps[:, :, :2] ** 2).mean(), atol=1e-5)
     assert torch.allclose(lc, loss)
+
+
+# ------------------------------------------------------------------ damaged checkpoints, run folders
+def test_resume_falls_back_to_the_newest_intact_checkpoint_bit_exact(tmp_path, tiny_parts, capsys):
+    config = config_from_dict(tiny_config(tiny_parts))
+    straight = train(config, tmp_path / "straight")
+    train(config, tmp_path / "killed", stop_after=4)  # checkpoints at steps 2 and 4
+    root = tmp_path / "killed" / "checkpoints"
+    (root / "step-00000004" / ckpt.TRAINING_STATE).write_bytes(b"PK\x03\x04 truncated")  # disk lost its tail
+    resumed = train(config, tmp_path / "killed", resume=True)
+    out = capsys.readouterr().out
+    assert "step-00000004 is damaged" in out and "resumed from" in out and "step-00000002" in out
+    assert (root / "damaged-step-00000004").is_dir()  # kept aside for inspection, never resumed from
+    a, b = ckpt.load_training_state(straight), ckpt.load_training_state(resumed)
+    assert a["step"] == b["step"] == 4
+    for part in ("unet", "ema"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)  # bit-identical
+    with open(tmp_path / "killed" / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1, 2, 3, 4]
+
+
+def test_every_checkpoint_damaged_is_one_sentence(tmp_path):
+    (tmp_path / "step-00000002").mkdir()
+    (tmp_path / "step-00000002" / ckpt.TRAINING_STATE).write_bytes(b"")
+    with pytest.raises(ValueError, match="no intact checkpoint"):
+        ckpt.load_latest_intact(tmp_path, lambda _: None)
+    assert ckpt.load_latest_intact(tmp_path / "none", lambda _: None) is None
+
+
+def test_a_used_run_folder_needs_resume_or_overwrite_and_fewer_steps_says_so(tmp_path, tiny_parts, capsys):
+    config = config_from_dict(tiny_config(tiny_parts, steps=2))
+    train(config, tmp_path)
+    with pytest.raises(ValueError, match="--resume.*--overwrite"):
+        train(config, tmp_path)  # would mix two runs' checkpoints and metrics
+    assert train(config, tmp_path, resume=True).name == "step-00000002"
+    assert "nothing to train" in capsys.readouterr().out  # steps (2) <= steps done (2)
+    train(config_from_dict(tiny_config(tiny_parts, steps=1, ckpt_every=1)), tmp_path, overwrite=True)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == ["step-00000001"]
+    with open(tmp_path / "metrics.csv") as f:
+        assert [int(r["step"]) for r in csv.DictReader(f)] == [1]
+
+
+def test_bad_numbers_and_yaml_fail_before_anything_is_written(tmp_path, tiny_parts, capsys):
+    from unigs.cli import main
+
+    run = tmp_path / "run"
+    for argv, needle in [(["--set", "seed=-1"], "seed"), (["--set", "lr=nan"], "lr"),
+                         (["--set", "steps=[1"], "not valid YAML")]:
+        sets = [f"--set=vae={tiny_parts['vae']}"]
+        assert main(["train", "--output", str(run), *sets, *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert needle in err and "\n" not in err and "Traceback" not in err
+    assert not run.exists() or not any(run.iterdir())  # no config.json left behind

@@ -11,6 +11,12 @@ Atomicity: a checkpoint is built in a hidden sibling folder `.tmp-step-…` and 
 `os.replace`, so a checkpoint folder either exists complete or not at all. A process killed mid-write
 leaves only a `.tmp-…` folder (ignored, cleaned by the next save) and the previous checkpoint untouched.
 Single files use the same pattern (temporary file in the same directory + `os.replace`).
+
+Resuming: :func:`load_latest_intact` takes the newest checkpoint whose `training_state.pt` loads (a disk
+that lost or truncated the newest file still resumes from the one before, and says so); the damaged
+folder is renamed `damaged-step-…` (kept for inspection, never listed again). A run folder that already
+holds a run is not trained into without `resume` or `overwrite` (:func:`prepare_run_folder`): two runs
+mixed in one folder would overwrite some checkpoints and keep others.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open, save_file
+
+from unigs.io import atomic_write as io_atomic_write
 
 CHECKPOINT_PREFIX = "step-"
 TMP_PREFIX = ".tmp-"
@@ -106,19 +114,8 @@ def save_checkpoint(root: str | Path, step: int, write: Callable[[Path], None],
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Write one file atomically: `write(tmp_path)` writes a sibling temporary file, then `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f"{TMP_PREFIX}{path.name}-{os.getpid()}"
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write one file atomically and durably: `unigs.io.atomic_write` with an fsync before the rename."""
+    return io_atomic_write(path, write, fsync=True)
 
 
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], config: dict) -> Path:
@@ -165,8 +162,70 @@ def save_training_state(folder: str | Path, state: dict) -> Path:
 
 
 def load_training_state(folder: str | Path) -> dict:
-    """Read `<folder>/training_state.pt` (safe `weights_only` unpickling). Missing → FileNotFoundError."""
+    """Read `<folder>/training_state.pt` (safe `weights_only` unpickling). Missing → FileNotFoundError;
+    truncated, empty or not a training state → ValueError naming the file."""
     path = Path(folder) / TRAINING_STATE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a unigs checkpoint: {TRAINING_STATE} is missing")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 — zip/pickle/EOF errors of a damaged file
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path} is damaged (truncated or empty?): {first}") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} is not a unigs training state (not a dict)")
+    return state
+
+
+DAMAGED_PREFIX = "damaged-"
+
+
+def load_latest_intact(root: str | Path, log: Callable[[str], None] = print) -> tuple[Path, dict] | None:
+    """`(folder, training state)` of the newest checkpoint under `root` whose state loads, or None when
+    there is no checkpoint. Damaged newer ones are renamed `damaged-step-…` and reported through `log`.
+
+    Raises:
+        ValueError: checkpoints exist but none of them loads.
+    """
+    found = list_checkpoints(root)
+    problems = []
+    for folder in reversed(found):
+        try:
+            state = load_training_state(folder)
+            if not isinstance(state.get("step"), int):
+                raise ValueError(f"{folder / TRAINING_STATE} has no integer 'step'")
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(str(err))
+            aside = folder.with_name(f"{DAMAGED_PREFIX}{folder.name}")
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(folder, aside)
+            log(f"checkpoint {folder.name} is damaged ({err}); moved it to {aside.name} and fall back to "
+                "the one before")
+            continue
+        return folder, state
+    if problems:
+        raise ValueError(f"no intact checkpoint under {root}: " + "; ".join(problems))
+    return None
+
+
+RUN_MARKERS = ("config.json", "metrics.csv", "checkpoints")
+
+
+def prepare_run_folder(folder: str | Path, resume: bool, overwrite: bool) -> Path:
+    """Check (and with `overwrite`, clear) a training run folder before anything is written to it.
+
+    A folder holding an earlier run (`config.json`, `metrics.csv` or `checkpoints/`) is refused unless
+    `resume` (continue it) or `overwrite` (its run files are deleted first; other files stay).
+    """
+    from unigs.checks import check_output_dir
+
+    folder = check_output_dir(folder, "--output")
+    present = [name for name in RUN_MARKERS if (folder / name).exists()]
+    if present and not resume:
+        if not overwrite:
+            raise ValueError(f"--output {str(folder)!r} already holds a run ({', '.join(present)}); pass "
+                             "--resume to continue it or --overwrite to replace it (or choose a new folder)")
+        for name in present:
+            target = folder / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return folder

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 # name -> (module under unigs.commands, one-line help). A plain dict: no registry, no import side effects.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -21,11 +22,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train a UniGS UNet (single task or the multi-task mix)"),
     "train-vae": ("train", "train a small VAE for the from-scratch path"),
     "eval": ("evaluate", "evaluate a model on held-out data; print a table and write JSON"),
+    "ui": ("ui", "interactive app in the browser: brush regions, pick a task, see image, colormap, masks"),
 }
 
 
+DESCRIPTION = ("UniGS: one latent-diffusion model that inpaints, synthesises images from entity colormaps, "
+               "and segments (referring and entity segmentation). Inputs of any size; results at the "
+               "input's own size. `unigs COMMAND --help` describes each command.")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors (a bad flag value, a missing flag) as one line naming the command, like
+    every other input error: `unigs colormap: error: argument --grid: must be <= 11, is 12`; exit 2."""
+
+    def error(self, message: str):
+        command = " ".join(self.prog.split()[:2])
+        self.exit(2, f"{command}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unigs", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="unigs", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = importlib.import_module(f"unigs.commands.{module}")
@@ -37,16 +53,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help (0) or a flag error already printed as one line (2)
+        return int(done.code or 0)
     if args.command is None:
         parser.print_help()
         return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning(args.command)
+        return run_command(args.command, lambda: args._run(args))
+
+
+def run_command(command: str, run) -> int:
+    """`run()` with every expected failure as one line on stderr and exit code 2 (STYLE.md §10).
+
+    Expected: bad input (`ValueError`, `FileNotFoundError`, from the boundary checks in `unigs.checks`,
+    `unigs.io`, `unigs.config`, the COCO reader and the model loader) and the environment refusing a file
+    operation (`OSError`: permissions, disk full). Memory exhaustion and Ctrl-C end without a traceback too.
+    """
     try:
-        return int(args._run(args) or 0)
+        return int(run() or 0)
     except (ValueError, FileNotFoundError) as err:
-        # Bad input is reported as one sentence, not a traceback (STYLE.md §10).
-        print(f"unigs {args.command}: error: {err}", file=sys.stderr)
+        print(f"unigs {command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        print(f"unigs {command}: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"unigs {command}: error: out of memory (try a smaller --size, --limit or batch)",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"unigs {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())
+
+
+def _one_line_warning(command: str):
+    """A `warnings.showwarning` that prints `unigs CMD: warning: message` (no source line)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"unigs {command}: warning: {_one_line(message)}", file=file or sys.stderr)
+
+    return show
 
 
 if __name__ == "__main__":

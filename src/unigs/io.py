@@ -1,7 +1,9 @@
-"""Image and annotation I/O: read any image as RGB uint8, write PNGs, COCO RLE, atomic JSON.
+"""Image and annotation I/O: read any image as RGB uint8, write PNGs, COCO RLE, atomic files.
 
-Every function fails at the boundary with a sentence naming the file or value (STYLE.md §10):
-a missing file is a `FileNotFoundError`, an unreadable/corrupt/truncated one a `ValueError`.
+This is the boundary for image files (photos, masks, colormaps): every function fails with a sentence
+naming the file or value (STYLE.md §10): a missing file is a `FileNotFoundError`; a folder, an unreadable,
+corrupt, truncated or oversized file a `ValueError`. Files are written atomically (a temporary file in the
+same folder, then `os.replace`) with permissions 0644.
 """
 
 from __future__ import annotations
@@ -9,49 +11,114 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
 PathLike = str | os.PathLike
 
+# Largest image (width × height) any command reads or makes: 4096 × 4096 = 16.8 megapixels. Larger
+# inputs (a 380 KB PNG can claim 20000 × 20000 px) are refused before their pixels are decoded, so that
+# no input allocates without bound. Raise it with the environment variable UNIGS_MAX_PIXELS.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+FILE_MODE = 0o644
 
-def load_image(path: PathLike) -> np.ndarray:
+
+def max_pixels() -> int:
+    """The pixel limit: `$UNIGS_MAX_PIXELS` when set (a positive integer), else `DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get("UNIGS_MAX_PIXELS")
+    if text is None:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"UNIGS_MAX_PIXELS must be a positive integer, is {text!r}")
+    return value
+
+
+def check_image_size(height: int, width: int, what: str) -> None:
+    """Refuse an image of `height` × `width` px above :func:`max_pixels` (`what` names it)."""
+    limit = max_pixels()
+    if height * width > limit:
+        raise ValueError(f"{what} is {width}x{height} px = {height * width / 1e6:.1f} megapixels, more than "
+                         f"the limit of {limit / 1e6:.1f} (set UNIGS_MAX_PIXELS to raise it)")
+
+
+def check_input_file(path: PathLike, what: str = "file") -> Path:
+    """`path` as a `Path` if it is a readable regular file.
+
+    Raises:
+        FileNotFoundError: nothing is there. ValueError: a folder, a device/pipe, or unreadable.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise ValueError(f"{what} {path} is a folder, not a file")
+    if not path.is_file():
+        raise ValueError(f"{what} {path} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise ValueError(f"{what} {path} cannot be read (permission denied)")
+    return path
+
+
+def load_image(path: PathLike, what: str = "image") -> np.ndarray:
     """Read an image file as RGB.
 
     The EXIF orientation is applied (`ImageOps.exif_transpose`), so the array is the image as viewers
     show it. Modes are converted: L/LA/P/CMYK/YCbCr → RGB; RGBA/LA → RGB by **dropping** alpha (not
-    compositing), so that colormap colours stay exact; 16-bit and float grayscale are scaled to 0..255.
+    compositing), so that colormap colours stay exact; 16-bit grayscale is scaled to 0..255; float
+    grayscale (TIFF mode F) in [0, 1] is scaled by 255, in (1, 255] taken as is, beyond by 255/65535.
+    Images above :func:`max_pixels` are refused from their header, before decoding.
 
     Args:
-        path: image file (any format PIL reads: JPEG, PNG, WebP, ...).
+        path: image file (any format PIL reads: JPEG, PNG, WebP, TIFF, ...).
+        what: how the file is named in error messages ("image", "mask", "colormap").
 
     Returns:
         `(H, W, 3) uint8` in [0, 255].
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not an image, or is corrupt or truncated.
+        ValueError: a folder, not an image, corrupt or truncated, too large, or NaN/inf pixel values.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+    path = check_input_file(path, what)
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now: a truncated JPEG raises here, not later
-            img = ImageOps.exif_transpose(img)
-            return _to_rgb(img)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from err
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                check_image_size(img.size[1], img.size[0], f"{what} {path}")
+                img.load()  # decode now: a truncated JPEG raises here, not later
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(img, f"{what} {path}")
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"{what} {path} is too large to decode: {err}") from None
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"cannot read {what} {path}: {err}") from err
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 — any decoder failure on a user's file is bad input
+        raise ValueError(f"cannot read {what} {path}: {err}") from err
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def _to_rgb(img: Image.Image, what: str) -> np.ndarray:
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        if arr.max(initial=0) > 255:
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{what} holds NaN or infinite pixel values")
+        top = arr.max(initial=0)
+        if img.mode == "F" and top <= 1.0:
+            arr = arr * 255.0  # a float image in [0, 1] (the usual convention), not a black one
+        elif top > 255:
             arr = arr * (255.0 / 65535.0)
         gray = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
@@ -61,7 +128,7 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
 
 
 def save_png(path: PathLike, array: np.ndarray) -> Path:
-    """Write an array as a PNG, creating parent folders.
+    """Write an array as a PNG, atomically (:func:`atomic_write`), creating parent folders.
 
     Args:
         path: output file.
@@ -79,10 +146,8 @@ def save_png(path: PathLike, array: np.ndarray) -> Path:
         array = array[..., 0]
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
         raise ValueError(f"save_png needs an (H, W), (H, W, 3) or (H, W, 4) array, got shape {array.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format="PNG")
-    return path
+    image = Image.fromarray(array)
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def masks_to_rle(masks: np.ndarray) -> list[dict]:
@@ -162,20 +227,50 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"object of type {type(obj).__name__} is not JSON-serialisable")
 
 
-def write_json(path: PathLike, obj: Any, indent: int | None = 1) -> Path:
-    """Write JSON atomically: to a temporary file in the same folder, then `os.replace`.
+def atomic_write(path: PathLike, write: Callable[[Path], None], fsync: bool = False) -> Path:
+    """Write one file atomically: `write(tmp)` fills a fresh temporary file in the same folder, which is
+    then given mode 0644 and moved into place with `os.replace`.
 
-    A reader never sees a half-written file, even if the process dies mid-write. numpy scalars and
-    arrays, bytes and paths are converted. Parent folders are created.
+    A reader never sees a half-written file, even if the process dies mid-write, and two processes writing
+    the same path leave one complete version. `fsync=True` flushes the data to disk first (checkpoints).
+    Parent folders are created. If `write` raises, the temporary file is removed and `path` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=indent, default=_json_default)
+        write(tmp)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600: results are for other users and tools to read
+        if fsync:
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: PathLike, obj: Any, indent: int | None = 1) -> Path:
+    """Write JSON atomically (:func:`atomic_write`, mode 0644).
+
+    numpy scalars and arrays, bytes and paths are converted; NaN/inf are written as `null` (strict JSON
+    readers refuse `NaN`). Parent folders are created.
+    """
+    text = json.dumps(_finite(obj), indent=indent, default=_json_default, allow_nan=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _finite(obj: Any) -> Any:
+    """`obj` with non-finite floats replaced by None (recursively through dicts, lists and tuples)."""
+    if isinstance(obj, float | np.floating):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        return _finite(obj.tolist())
+    return obj

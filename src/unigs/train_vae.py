@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from unigs import checkpoint as ckpt
-from unigs.config import config_from_dict, parse_overrides, read_config_file
+from unigs.config import check_config_numbers, config_from_dict, parse_overrides, read_config_file
 from unigs.data.source import EntitySource
 
 
@@ -80,6 +80,7 @@ class VAETrainConfig:
         if self.data != "scenes" and not Path(self.data).is_file():
             raise FileNotFoundError(f"data must be 'scenes' or a COCO annotations JSON; "
                                     f"{self.data!r} is neither")
+        check_config_numbers(self)
 
 
 def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_entities: int) -> np.ndarray:
@@ -175,8 +176,9 @@ def evaluate_vae(vae, config: VAETrainConfig) -> dict[str, float]:
     return out
 
 
-def train_vae(config: VAETrainConfig, output_dir: str | Path) -> dict[str, Any]:
-    """Train, set the scaling factor, save `<output_dir>/vae/`, evaluate; returns the evaluation dict."""
+def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Train, set the scaling factor, save `<output_dir>/vae/`, evaluate; returns the evaluation dict.
+    A folder holding an earlier run is refused unless `overwrite` (`checkpoint.prepare_run_folder`)."""
     from accelerate import Accelerator
     from diffusers import AutoencoderKL
     from tqdm.auto import tqdm
@@ -187,6 +189,9 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path) -> dict[str, Any]:
     # fp32: the VAE is small, and bf16 is ~9× slower on CPU. cpu=True without CUDA: see unigs.train.
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
     main = accelerator.is_main_process
+    if main:
+        ckpt.prepare_run_folder(output_dir, resume=False, overwrite=overwrite)
+    accelerator.wait_for_everyone()
     source = EntitySource(config)  # type: ignore[arg-type] — same data keys as TrainConfig
     torch.manual_seed(config.seed)
     if config.init is not None:
@@ -248,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     """`unigs train-vae` (flags in `unigs.commands.train`)."""
     values = {**read_config_file(args.config), **parse_overrides(args.set)}
     config = config_from_dict(values, VAETrainConfig)
-    result = train_vae(config, args.output)
+    result = train_vae(config, args.output, overwrite=getattr(args, "overwrite", False))
     if result:
         keys = ("scaling_factor", "psnr_image", "psnr_colormap", "dichotomy_miou")
         print(" ".join(f"{k}={result[k]:.4g}" if isinstance(result[k], float) else f"{k}={result[k]}"
@@ -259,15 +264,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m unigs.train_vae …` (for `accelerate launch -m unigs.train_vae …`)."""
+    from unigs.cli import run_command
     from unigs.commands.train import configure
 
     parser = argparse.ArgumentParser(prog="unigs.train_vae", description="train the small UniGS VAE")
     configure(parser, "train-vae")
-    try:
-        return run(parser.parse_args(argv))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"unigs train-vae: error: {err}", file=sys.stderr)
-        return 2
+    args = parser.parse_args(argv)
+    return run_command("train-vae", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -114,6 +114,35 @@ def test_encode_then_decode_coco_mini(coco_mini, tmp_path):
         assert (dec / (p.rsplit("/", 1)[1][:-4] + "_overlay.png")).is_file()
 
 
+def test_decode_with_annotations_keeps_coco_ids_and_the_image_size(coco_mini, tmp_path):
+    from pycocotools.cocoeval import COCOeval
+
+    ann, _ = _val(coco_mini)
+    enc, dec = tmp_path / "cm", tmp_path / "dec"
+    assert main(["colormap", "encode", "--annotations", str(ann), "--out", str(enc), "--limit", "2",
+                 "--size", "128"]) == 0
+    files = sorted(str(p) for p in enc.glob("*.png"))
+    assert main(["colormap", "decode", *files, "--out", str(dec), "--annotations", str(ann)]) == 0
+    gt = COCO(str(ann))
+    results = json.loads((dec / "results.json").read_text())
+    ids = {r["image_id"] for r in results}
+    assert len(ids) == 2 and ids <= set(gt.imgs)  # the real COCO ids, not 1..n
+    for r in results:
+        info = gt.imgs[r["image_id"]]
+        assert r["segmentation"]["size"] == [info["height"], info["width"]]  # back at the photo's size
+        assert 0.0 < r["score"] <= 1.0
+    # scored against the real annotations: the codec round trip (at 128 px) must find the objects
+    evaluator = COCOeval(gt, gt.loadRes(results), "segm")
+    evaluator.params.imgIds, evaluator.params.useCats = sorted(ids), 0
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert evaluator.stats[1] > 0.3  # AP@0.5; 0 if the masks were left at 128 px
+    save_png(tmp_path / "stranger.png", np.zeros((8, 8, 3), np.uint8))
+    assert main(["colormap", "decode", str(tmp_path / "stranger.png"), "--out", str(dec),
+                 "--annotations", str(ann)]) == 2
+
+
 # -------------------------------------------------------------------------------------------- coverage
 def test_coverage_table(coco_mini, capsys):
     ann, _ = _val(coco_mini)

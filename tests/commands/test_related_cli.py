@@ -53,7 +53,7 @@ def test_synthesize_refine(model, files, capsys):
     code = main(["synthesize", "--colormap", str(tmp / "colormap.png"), "--names", "dog,sky",
                  "--refine", "0.5", *_common(model, out)])
     assert code == 0, capsys.readouterr().err
-    refined, first = load_image(out / "image.png"), load_image(out / "image_stage1.png")
+    refined, first = load_image(out / "colormap.png"), load_image(out / "colormap.stage1.png")
     assert refined.shape == first.shape == (32, 32, 3) and not np.array_equal(refined, first)
 
 
@@ -77,8 +77,8 @@ def test_inpaint_guided_predict_edit_inpaint(model, files, capsys):
             "--guided"]
     first = tmp / "first"
     assert main([*base, "--predict-only", *_common(model, first)]) == 0, capsys.readouterr().err
-    predicted = load_image(first / "predicted_colormap.png")
-    assert predicted.shape == (32, 32, 3) and (first / "image_onestep.png").exists()
+    predicted = load_image(first / "image.predicted_colormap.png")
+    assert predicted.shape == (32, 32, 3) and (first / "image.onestep.png").exists()
     # the user's edit: the hole holds the lower-right rectangle, anti-aliased by 10 levels
     edited = palette.encode(masks[1:]).astype(np.int16) + 10 * masks[1][..., None]
     save_png(tmp / "edited.png", np.clip(edited, 0, 255).astype(np.uint8))
@@ -87,8 +87,8 @@ def test_inpaint_guided_predict_edit_inpaint(model, files, capsys):
     image, original = load_image(second / "image.png"), load_image(tmp / "image.png")
     hole = load_image(tmp / "mask.png").max(-1) > 127
     assert np.array_equal(image[~hole], original[~hole])
-    assert np.array_equal(load_image(second / "colormap.png"), palette.encode(masks[1:] & hole[None]))
-    assert not (second / "predicted_colormap.png").exists()
+    assert np.array_equal(load_image(second / "image.colormap.png"), palette.encode(masks[1:] & hole[None]))
+    assert not (second / "image.predicted_colormap.png").exists()
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -120,8 +120,8 @@ def test_complete_masks(model, files, capsys):
     code = main(["complete-masks", "--image", str(tmp / "image.png"), "--masks", str(tmp / "partial.png"),
                  "--known", str(tmp / "known.png"), *_common(model, out)])
     assert code == 0, capsys.readouterr().err
-    colormap = load_image(out / "colormap.png")
-    assert np.array_equal(colormap[:, :16], full[:, :16]) and (out / "results.json").exists()
+    colormap = load_image(out / "image.colormap.png")
+    assert np.array_equal(colormap[:, :16], full[:, :16]) and (out / "image.json").exists()
 
 
 def test_complete_masks_refuses_a_wrong_size_known_mask(model, files, capsys):

@@ -141,6 +141,31 @@ def test_original_single_file_sd_checkpoint_loads_and_widens(tmp_path, no_networ
     unigs = load_unigs(ckpt, config_dir=config_dir)
     assert (unigs.unet.config.in_channels, unigs.unet.config.out_channels) == (13, 8)
     assert torch.equal(unigs.unet.conv_in.weight[:, 9:13], tiny_sd.unet.conv_in.weight[:, 5:9])
+    # the real layout: the VAE's mid-block attention as LDM's 1x1-convolution mid.attn_1
+    from safetensors.torch import load_file
+
+    stored = load_file(str(ckpt))
+    for part in ("norm", "q", "k", "v", "proj_out"):
+        assert f"first_stage_model.decoder.mid.attn_1.{part}.weight" in stored
+    assert stored["first_stage_model.encoder.mid.attn_1.q.weight"].ndim == 4
+
+
+def test_single_file_missing_weights_and_tokenizer_files_are_named(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    tiny_sd = tiny_sd_inpaint_components(seed=2, clip=True)
+    config_dir = write_sd_folder(tiny_sd, tmp_path / "config")
+    ckpt = write_original_sd_checkpoint(tiny_sd, tmp_path / "full.safetensors")
+    partial = {k: v for k, v in load_file(str(ckpt)).items() if ".mid.attn_1." not in k}
+    save_file(partial, str(tmp_path / "partial.safetensors"))
+    with pytest.raises(ValueError, match="partial.safetensors' does not match the SD-1.5 layout"):
+        load_stable_diffusion(tmp_path / "partial.safetensors", config_dir=config_dir)
+    for name in ("tokenizer.json", "vocab.txt"):
+        (config_dir / "tokenizer" / name).unlink(missing_ok=True)
+    with pytest.raises(FileNotFoundError, match=r"tokenizer file '.*tokenizer/vocab.txt' does not exist"):
+        load_stable_diffusion(ckpt, config_dir=config_dir)
+    with pytest.raises(FileNotFoundError, match=r"tokenizer/vocab.txt"):
+        load_unigs(config_dir)  # the same folder as a diffusers SD model
 
 
 def test_single_file_sd_checkpoint_errors(tmp_path, sd_folder):

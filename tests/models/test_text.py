@@ -56,3 +56,14 @@ def test_missing_folders_raise_file_not_found(tmp_path):
 def test_bad_prompts_raise(prompts):
     with pytest.raises(ValueError, match="prompts"):
         encode_prompt(*tiny_text_encoder(), prompts)
+
+
+def test_prompts_past_77_tokens_warn():
+    from unigs.models.text import encode_prompt
+    from unigs.models.tiny import tiny_components
+
+    c = tiny_components(seed=0)
+    long = "generate " + ", ".join(f"thing{i}" for i in range(50)) + "."
+    with pytest.warns(UserWarning, match="first 77"):
+        states = encode_prompt(c.tokenizer, c.text_encoder, [long], "cpu")
+    assert states.shape[1] == 77

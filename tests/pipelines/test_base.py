@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -85,8 +87,12 @@ def test_check_inputs_messages(components, scene):
     image, coarse, _ = scene
     pipe = UniGSInpaintPipeline.from_components(components)
     images = image[None]
-    with pytest.raises(ValueError, match="36x36 .* divisible by 8"):
-        pipe.check_inputs(np.zeros((1, 36, 36, 3), np.uint8), 2, 1.0, "np")
+    with pytest.raises(ValueError, match="height must be a positive integer"):
+        pipe.check_inputs(images, 2, 1.0, "np", height=0)
+    with pytest.raises(ValueError, match="num_images_per_prompt"):
+        pipe.check_inputs(images, 2, 1.0, "np", num_images_per_prompt=0)
+    with pytest.raises(ValueError, match="'prompt_embeds'"):
+        pipe.check_inputs(images, 2, 1.0, "np", callback_on_step_end_tensor_inputs=["prompt_embeds"])
     with pytest.raises(ValueError, match="num_inference_steps"):
         pipe.check_inputs(images, 0, 1.0, "np")
     with pytest.raises(ValueError, match="guidance_scale"):
@@ -108,3 +114,27 @@ def test_names_outside_the_model_vocabulary_are_warned_about(components, scene):
     with pytest.warns(UserWarning, match=r"does not know 'dog'.*knows: ball, sky"):
         pipe(["Ball", "dog"], image, coarse, num_inference_steps=1, output_type="np")
     assert pipe.warn_unknown_names([["BALL "], ["sky"]]) == []
+
+
+def test_a_widened_sd_inpainting_model_says_its_colormaps_are_untrained(scene):
+    from unigs.models.tiny import tiny_sd_inpaint_components
+    from unigs.models.unet import widen_unet
+    from unigs.pipelines import UniGSReferringPipeline, UniGSSynthesisPipeline
+
+    sd = tiny_sd_inpaint_components(seed=0)
+    sd.unet = widen_unet(sd.unet, num_tasks=4)
+    image, coarse, _ = scene
+    pipe = UniGSReferringPipeline.from_components(sd)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.colormap_untrained
+    with pytest.warns(UserWarning, match="colormap output channels are all zero"):
+        pipe(["dog"], image, coarse, num_inference_steps=1, output_type="np")
+    synth = UniGSSynthesisPipeline.from_components(sd)  # reads no model colormap: nothing to say
+    synth.set_progress_bar_config(disable=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        synth(["dog"], palette.encode(scene[2]), num_inference_steps=1, output_type="np")
+
+
+def test_a_trained_unigs_model_is_not_flagged(components):
+    assert not UniGSEntityPipeline.from_components(components).colormap_untrained

@@ -147,3 +147,37 @@ def test_given_latents_replace_the_generator():
                          mask_latent=mask, prompt_embeds=cond, task_id=0, num_inference_steps=2,
                          generator=torch.Generator().manual_seed(seed), latents=noise) for seed in (0, 1)]
     assert torch.equal(runs[0], runs[1])
+
+
+class BlowUpUNet(RecordingUNet):
+    """Predicts finite ε until call `at`, then inf (a diverged or damaged model)."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def forward(self, x, t, encoder_hidden_states, class_labels=None, return_dict=False):
+        eps = super().forward(x, t, encoder_hidden_states, class_labels)[0]
+        return (eps * float("inf") if len(self.calls) > self.at else eps,)
+
+
+def test_non_finite_latents_stop_the_sampler_naming_the_step():
+    control, mask, cond, _ = _inputs()
+    scheduler = DDIMScheduler(**SD15_SCHEDULER_CONFIG)
+    with pytest.raises(ValueError, match="step 3 of 5"):
+        core.denoise(BlowUpUNet(at=2), scheduler, control=control, mask_latent=mask, prompt_embeds=cond,
+                     task_id=0, num_inference_steps=5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="before step 1"):
+        core.denoise(RecordingUNet(), scheduler, control=control * float("nan"), mask_latent=mask,
+                     prompt_embeds=cond, task_id=0, num_inference_steps=2)
+
+
+def test_pipeline_refuses_non_finite_guidance(components, scene):
+    from unigs.pipelines import UniGSReferringPipeline
+
+    pipe = UniGSReferringPipeline.from_components(components)
+    pipe.set_progress_bar_config(disable=True)
+    image, coarse, _ = scene
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="guidance_scale"):
+            pipe(["box"], image, coarse, num_inference_steps=1, guidance_scale=bad, output_type="np")

@@ -85,8 +85,6 @@ def test_dpm_solver_plus_plus(make_pipe, scene):
     (["dog"], lambda im: im[..., 0], lambda m: m, r"\(H, W, 3\).*\(32, 32\)"),
     ([], lambda im: im, lambda m: m, "at least one entity name"),
     ([" "], lambda im: im, lambda m: m, "at least one entity name"),
-    (["dog"], lambda im: np.zeros((36, 36, 3), np.uint8), lambda m: np.zeros((36, 36), bool),
-     "divisible by 8"),
 ])
 def test_bad_inputs_raise(make_pipe, scene, names, image_fn, mask_fn, match):
     image, coarse, _ = scene

@@ -145,8 +145,8 @@ def _features_np(x: np.ndarray, features: str) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------ checks
 def _check_args(delta: float, features: str, min_area: int, bin_size: int, edge_threshold: float) -> None:
-    if not isinstance(delta, int | float) or not delta > 0:
-        raise ValueError(f"delta must be a number > 0 (Eq. 7 threshold), got {delta!r}")
+    if not isinstance(delta, int | float) or not 0 < delta < float("inf"):
+        raise ValueError(f"delta must be a finite number > 0 (Eq. 7 threshold), got {delta!r}")
     if features not in FEATURES:
         raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
     if not isinstance(min_area, int | np.integer) or min_area < 1:

@@ -14,17 +14,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.checks import arg_int, arg_seed
+from unigs.commands.model_flags import add_model_flags, load_model
+
 DEFAULT_OUT = "outputs/demo"
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", default=None,
-                        help="UniGS model folder or .safetensors (default: the bundled default model)")
+    add_model_flags(parser)
     parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--limit", type=int, default=8,
+    parser.add_argument("--limit", type=arg_int(1), default=8,
                         help="held-out scenes per task for the model part (default 8)")
-    parser.add_argument("--steps", type=int, default=25, help="DDIM steps per example (default 25)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of examples and noise (default 0)")
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=None,
+                        help="DDIM steps per example (default: each pipeline's NUM_INFERENCE_STEPS: one "
+                             "step for referring and entity segmentation, 20 for inpainting and synthesis)")
+    parser.add_argument("--seed", type=arg_seed, default=0, help="seed of examples and noise (default 0)")
     parser.add_argument("--codec-only", action="store_true", help="run only the codec part")
     parser.add_argument("--coco", default=None,
                         help="coco-mini folder for the codec part "
@@ -109,11 +113,9 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
 
     from unigs.evaluate import runner
     from unigs.io import save_png, write_json
-    from unigs.models.loading import default_model_path, load_unigs
     from unigs.visualize import overlay, sheet
 
-    path = Path(args.model) if args.model else default_model_path()
-    components = load_unigs(path)
+    components, path = load_model(args)
     config = runner.EvalConfig(split="test", limit=args.limit, steps=args.steps, seed=args.seed)
     rows: list[list[tuple[str, np.ndarray]]] = []
     per_task: dict[str, int] = {}
@@ -137,16 +139,18 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
     result = runner.evaluate(components, config, progress=not args.no_progress, on_example=keep_row)
     save_png(out / "result_sheet.png", sheet(rows))
     write_json(out / "metrics.json", runner.to_json(result, config, str(path)))
-    return [f"Model ({path}), {result.split_label}, {args.steps} DDIM steps:",
+    steps = f"{args.steps} DDIM steps" if args.steps else "each pipeline's default DDIM steps"
+    return [f"Model ({path}), {result.split_label}, {steps}:",
             runner.format_table(result), f"  sheet: {out / 'result_sheet.png'}",
             f"  metrics: {out / 'metrics.json'}"]
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.limit < 1 or args.steps < 1:
+    if args.limit < 1 or (args.steps is not None and args.steps < 1):
         raise ValueError(f"--limit and --steps must be >= 1, are {args.limit} and {args.steps}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from unigs.checks import check_output_dir
+
+    out = check_output_dir(args.out)
     for line in codec_demo(out, args.seed, args.coco):
         print(line, flush=True)
     if args.codec_only:

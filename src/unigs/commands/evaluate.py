@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from unigs.checks import arg_float, arg_int, arg_seed
+from unigs.commands.model_flags import add_model_flags, load_model
+
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
-    parser.add_argument("--model", type=Path, default=None,
-                        help="UniGS model folder or .safetensors file saved by save_unigs, or an "
-                             "SD-1.5-inpainting source (default: the bundled default model)")
+    add_model_flags(parser)
     parser.add_argument("--data", default="scenes",
                         help='"scenes" (procedural scenes; default) or a COCO-format JSON of held-out images')
     parser.add_argument("--images", type=Path, default=None,
@@ -24,13 +25,14 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                         help="scene split (seeds disjoint from training); train needs --allow-train-split")
     parser.add_argument("--allow-train-split", action="store_true",
                         help="allow evaluating on training data (the results are labelled as such)")
-    parser.add_argument("--limit", type=int, default=100, help="number of images (default 100)")
+    parser.add_argument("--limit", type=arg_int(1), default=100, help="number of images (default 100)")
     parser.add_argument("--tasks", default="inpainting,synthesis,referring,entity",
                         help="comma-separated tasks to evaluate (default: all four)")
-    parser.add_argument("--steps", type=int, default=50, help="sampler steps per example (default 50)")
-    parser.add_argument("--guidance", type=float, default=None,
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=50,
+                        help="sampler steps per example (default 50)")
+    parser.add_argument("--guidance", type=arg_float(0), default=None,
                         help="classifier-free guidance scale (default: each pipeline's own, 7.5 / entity 1)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=arg_seed, default=0,
                         help="seed of the example sampling and of the initial noise (default 0)")
     parser.add_argument("--fid-weights", type=Path, default=None,
                         help="local TorchScript feature network for FID (e.g. inception-2015-12-05.pt); "
@@ -45,11 +47,10 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
+    from unigs.checks import resolve_device
     from unigs.evaluate.runner import EvalConfig, evaluate, format_table, to_json
     from unigs.io import write_json
-    from unigs.models.loading import default_model_path, load_unigs
+    from unigs.outputs import OutputSet
 
     config = EvalConfig(
         tasks=tuple(t.strip() for t in args.tasks.split(",") if t.strip()),
@@ -59,15 +60,14 @@ def run(args: argparse.Namespace) -> int:
         fid_weights=str(args.fid_weights) if args.fid_weights else None,
         clip_model=str(args.clip_model) if args.clip_model else None,
     )
-    model = args.model if args.model is not None else default_model_path()
-    if not model.exists():
-        raise FileNotFoundError(f"model {str(model)!r} does not exist (pass --model PATH)")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    components = load_unigs(model)
-    result = evaluate(components, config, progress=not args.no_progress, device=device)
+    device = resolve_device(args.device)
+    outputs = OutputSet(args.out)  # checked before the compute, so the metrics are never lost at the end
+    components, model = load_model(args)
+    result = evaluate(components, config, progress=not args.no_progress, device=str(device))
     print(format_table(result))
-    write_json(args.out / "results.json", to_json(result, config, str(model)))
-    if "entity" in config.tasks:
-        write_json(args.out / "entity_predictions.json", result.predictions)
+    with outputs:
+        write_json(outputs.path("results.json"), to_json(result, config, str(model)))
+        if "entity" in config.tasks:
+            write_json(outputs.path("entity_predictions.json"), result.predictions)
     print(f"wrote {args.out / 'results.json'}")
     return 0

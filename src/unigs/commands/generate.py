@@ -1,15 +1,37 @@
 """`unigs inpaint | synthesize | refer | segment`: run one UniGS pipeline on one image and write its outputs.
 
 One module serves the four subcommands (the dispatcher passes the subcommand `name` to `configure`).
-Outputs in `--out`: `image.png` (inpaint/synthesize: the generated image), `colormap.png` (the entity
-colormap), `overlay.png` (the entity masks over the image), `results.json` (COCO results: one RLE per mask,
-class-agnostic `category_id` 1, score 1).
+Inputs of any size: the pipeline works in its working frame (`unigs.pipelines.frame`: long side resized to
+the model's size or `--size`, padded to the size multiple) and every output is at the input's own size.
+Outputs in `--out`, named after the input (`--image`, or `--colormap` for synthesize), so that several
+inputs can share one folder:
+
+    <stem>.png           the generated image (inpaint, synthesize)
+    <stem>.colormap.png  the entity colormap
+    <stem>.overlay.png   the entity masks over the image
+    <stem>.json          one record per mask, SAM's automatic-mask-generator format (`unigs.records`):
+                         segmentation (COCO RLE, or a 0/1 array with --output-mode binary_mask), area,
+                         bbox XYWH, score = colour purity, name where known; plus image_id and
+                         category_id 1, so `COCO.loadRes` reads the file as it is
+
+The related systems' modes (issue 12) add files next to those:
+
+    synthesize --refine S          <stem>.stage1.png: the image before the quality pass (TCIG)
+    inpaint --guided [--predict-only]
+                                   <stem>.predicted_colormap.png: the hole's predicted colormap, exact
+                                   palette colours, to edit and pass back with --colormap; and
+                                   <stem>.onestep.png: the unguided inpainting (SPG-Net)
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from unigs.checks import arg_float, arg_int, arg_seed
+from unigs.commands.model_flags import add_model_flags, load_model
+
+MAX_SIDE = 4096  # --size; 4096² is the image pixel limit of unigs.io
 
 # subcommand -> (task of unigs.conditions, which inputs it needs)
 SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -18,14 +40,8 @@ SUBCOMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "refer": ("referring", ("image", "mask", "names")),
     "segment": ("entity", ("image",)),
 }
-
-
-def default_model_path() -> Path:
-    """The bundled default model (`unigs.models.loading.default_model_path`); imported lazily so that
-    `unigs --help` does not load torch."""
-    from unigs.models import loading
-
-    return loading.default_model_path()
+# The CLI's sampler (the paper's DDIM); one name to change.
+DEFAULT_SCHEDULER = "ddim"
 
 
 def configure(parser: argparse.ArgumentParser, name: str) -> None:
@@ -33,59 +49,70 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
         raise ValueError(f"unigs.commands.generate serves {list(SUBCOMMANDS)}, not {name!r}")
     _, needs = SUBCOMMANDS[name]
     parser.set_defaults(_generate=name)
-    parser.add_argument("--model", type=Path, default=None,
-                        help="UniGS model folder or .safetensors file saved by save_unigs, or an "
-                             "SD-1.5-inpainting source (default: the bundled default model)")
+    add_model_flags(parser)
     if "image" in needs:
         parser.add_argument("--image", type=Path, required=True,
-                            help="input image file (any format PIL reads)")
+                            help="input image file, any size (any format PIL reads)")
     if "mask" in needs:
         parser.add_argument("--mask", type=Path, required=True,
                             help="coarse mask image, same size as --image; white (or 1) = region to "
                                  + ("fill" if name == "inpaint" else "search"))
     if "colormap" in needs:
         parser.add_argument("--colormap", type=Path, required=True,
-                            help="entity colormap PNG (e.g. from `unigs colormap`); black = background")
+                            help="entity colormap PNG, any size (e.g. from `unigs colormap encode`); "
+                                 "black = background")
     if "names" in needs:
         parser.add_argument("--names", required=True, help='comma-separated entity names, e.g. "dog,grass"')
-    parser.add_argument("--steps", type=int, default=200,
-                        help="sampler steps (default 200, the paper's DDIM)")
-    parser.add_argument("--guidance", type=float, default=None,
-                        help="classifier-free guidance scale; <= 1 disables it (default: 7.5, segment: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the initial noise (default 0)")
-    parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default="ddim",
-                        help="sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps)")
-    parser.add_argument("--size", type=int, default=None,
-                        help="resize the inputs to SIZE x SIZE px first (e.g. 128 for the default model)")
-    parser.add_argument("--delta", type=float, default=10.0,
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=None,
+                        help="sampler steps: more is slower and closer to the paper (default: the "
+                             "pipeline's NUM_INFERENCE_STEPS, 200 = the paper's DDIM)")
+    parser.add_argument("--guidance", type=arg_float(0), default=None,
+                        help="classifier-free guidance scale; <= 1 disables it (default: the pipeline's "
+                             "GUIDANCE_SCALE: 7.5 for synthesize, 1 otherwise)")
+    parser.add_argument("--seed", type=arg_seed, default=0,
+                        help="random seed of the initial noise, 0..2**63-1 (default 0)")
+    parser.add_argument("--scheduler", choices=["ddim", "dpm++"], default=DEFAULT_SCHEDULER,
+                        help=f"sampler: ddim (paper) or dpm++ (DPM-Solver++, fewer steps); "
+                             f"default {DEFAULT_SCHEDULER}")
+    parser.add_argument("--size", type=arg_int(8, MAX_SIDE), default=None,
+                        help="working resolution: the input is resized (aspect kept) so that its long side "
+                             f"is SIZE px (8..{MAX_SIDE}) and padded to the model's size multiple; outputs "
+                             "are always written at the input's own size (default: the model's training "
+                             "size, 128 for the bundled model). Input images may have at most 4096 x 4096 "
+                             "= 16.8 megapixels (UNIGS_MAX_PIXELS raises the limit)")
+    parser.add_argument("--delta", type=arg_float(0, low_open=True), default=10.0,
                         help="dichotomy threshold δ of the mask decoder Φ (default 10)")
     if name == "synthesize":
         parser.add_argument("--refine", type=float, default=None, metavar="S",
                             help="TCIG two-stage mode: re-noise the synthesised image to strength S in "
                                  "[0, 1] and denoise it again without the colormap (a quality pass that "
-                                 "keeps the layout); also writes image_stage1.png")
+                                 "keeps the layout); also writes <stem>.stage1.png")
         parser.add_argument("--refiner", type=Path, default=None, metavar="PATH",
                             help="with --refine: a local Stable Diffusion model (diffusers folder or single "
-                                 "file) for the quality pass instead of the same model")
+                                 "file; --config-dir as for --model) for the quality pass instead of the "
+                                 "same model")
     if name == "inpaint":
         parser.add_argument("--guided", action="store_true",
                             help="SPG-Net mode: predict the hole's colormap (written as "
-                                 "predicted_colormap.png, editable with palette colours), then inpaint the "
-                                 "hole guided by it")
+                                 "<stem>.predicted_colormap.png, editable with palette colours), then "
+                                 "inpaint the hole guided by it")
         parser.add_argument("--colormap", type=Path, default=None, metavar="EDITED.png",
                             help="with --guided: inpaint following this colormap (e.g. an edited "
-                                 "predicted_colormap.png) instead of predicting one; only the hole is read")
+                                 "<stem>.predicted_colormap.png), same size as --image, instead of "
+                                 "predicting one; only the hole is read")
         parser.add_argument("--predict-only", action="store_true",
-                            help="with --guided: stop after writing predicted_colormap.png (and the unguided "
-                                 "image_onestep.png), so that the colormap can be edited first")
+                            help="with --guided: stop after writing <stem>.predicted_colormap.png (and the "
+                                 "unguided <stem>.onestep.png), so that the colormap can be edited first")
         parser.add_argument("--no-paste-back", action="store_true",
                             help="do not copy the original pixels outside the mask into the output image")
-    parser.add_argument("--image-id", type=int, default=0, help="image_id written into results.json")
+    parser.add_argument("--output-mode", choices=["coco_rle", "binary_mask"], default="coco_rle",
+                        help="segmentation encoding in <stem>.json: COCO RLE (default) or an H x W 0/1 array")
+    parser.add_argument("--image-id", type=int, default=0, help="COCO image_id written into <stem>.json")
     parser.add_argument("--device", default=None,
                         help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--out", type=Path, default=Path("unigs-out"),
-                        help="output folder (default ./unigs-out)")
+                        help="output folder (default ./unigs-out); files are named after the input")
 
 
 def _names(text: str) -> list[str]:
@@ -95,119 +122,130 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _load(path: Path, size: int | None, kind: str = "image"):
-    """Read an image or colormap (RGB uint8) or a mask ((H, W) uint8: max over channels), optionally
-    resized to `size` x `size`."""
-    import numpy as np
-    import PIL.Image
+def output_paths(out: Path, stem: str) -> dict[str, Path]:
+    """The files one input writes into `out` (module docstring); the last three only in the related
+    systems' modes."""
+    return {"image": out / f"{stem}.png", "colormap": out / f"{stem}.colormap.png",
+            "overlay": out / f"{stem}.overlay.png", "json": out / f"{stem}.json",
+            "stage1": out / f"{stem}.stage1.png", "predicted": out / f"{stem}.predicted_colormap.png",
+            "onestep": out / f"{stem}.onestep.png"}
 
-    from unigs.io import load_image
 
-    arr = load_image(path)
-    if size is not None:
-        if size < 1:
-            raise ValueError(f"--size must be positive, is {size}")
-        # nearest keeps masks binary and colormap colours exact; bicubic for photographs
-        resample = PIL.Image.BICUBIC if kind == "image" else PIL.Image.NEAREST
-        arr = np.asarray(PIL.Image.fromarray(arr).resize((size, size), resample))
-    return arr.max(axis=-1) if kind == "mask" else arr
+def _mode_flags(args: argparse.Namespace) -> tuple[float | None, bool]:
+    """(refine strength or None, guided) after checking that the related systems' flags go together."""
+    from unigs.pipelines.two_stage import check_refine_strength
+
+    refine = getattr(args, "refine", None)
+    if refine is not None:
+        refine = check_refine_strength(refine)
+    elif getattr(args, "refiner", None) is not None:
+        raise ValueError("--refiner needs --refine S (the strength of the quality pass)")
+    guided = getattr(args, "guided", False)
+    if args._generate == "inpaint" and not guided and (args.colormap is not None or args.predict_only):
+        raise ValueError("--colormap and --predict-only need --guided")
+    if guided and args.colormap is not None and args.predict_only:
+        raise ValueError("--predict-only predicts the colormap; it cannot be used with --colormap")
+    return refine, guided
 
 
 def run(args: argparse.Namespace) -> int:
+    import warnings
+
     import numpy as np
     import torch
 
-    from unigs.io import save_png, write_json
-    from unigs.models.loading import load_unigs
-    from unigs.pipelines import pipeline_for_task
+    from unigs.checks import resolve_device
+    from unigs.codec.snap import snap_to_palette
+    from unigs.io import load_image, save_png, write_json
+    from unigs.outputs import OutputSet
+    from unigs.pipelines import PIPELINES, UniGSGuidedInpaintPipeline
+    from unigs.pipelines.base import UNTRAINED_COLORMAP_WARNING
     from unigs.pipelines.core import make_scheduler
+    from unigs.pipelines.two_stage import UniGSTwoStagePipeline, load_refiner
+    from unigs.records import mask_records
     from unigs.visualize import overlay
 
     name = args._generate
     task, needs = SUBCOMMANDS[name]
-    # 1. Inputs (fail fast, before loading weights).
+    # 1. Inputs at their own size, device and --out (fail fast, before loading weights).
+    refine, guided = _mode_flags(args)
+    device = resolve_device(args.device)
+    outputs = OutputSet(args.out)
     names = _names(args.names) if "names" in needs else None
-    image = _load(args.image, args.size) if "image" in needs else None
-    mask = _load(args.mask, args.size, "mask") if "mask" in needs else None
-    colormap = _load(args.colormap, args.size, "colormap") if "colormap" in needs else None
-    refine = getattr(args, "refine", None)
-    if refine is not None:
-        from unigs.pipelines.two_stage import check_refine_strength
-
-        check_refine_strength(refine)
-    elif getattr(args, "refiner", None) is not None:
-        raise ValueError("--refiner needs --refine S (the strength of the quality pass)")
-    guided = getattr(args, "guided", False)
-    if name == "inpaint" and not guided and (args.colormap is not None or args.predict_only):
-        raise ValueError("--colormap and --predict-only need --guided")
-    if guided and args.colormap is not None:
-        if args.predict_only:
-            raise ValueError("--predict-only predicts the colormap; it cannot be used with --colormap")
-        from unigs.codec.snap import snap_to_palette
-
-        colormap = _load(args.colormap, args.size, "colormap")
-        snap_to_palette(colormap, name=f"colormap {str(args.colormap)!r}")  # fail before loading weights
+    image = load_image(args.image, "image") if "image" in needs else None
+    mask = load_image(args.mask, "mask").max(axis=-1) if "mask" in needs else None
+    colormap = load_image(args.colormap, "colormap") if "colormap" in needs else None
+    edited = None
+    if guided and args.colormap is not None:  # the guide's colours are checked before loading weights
+        edited = load_image(args.colormap, "colormap")
+        snap_to_palette(edited, name=f"colormap {str(args.colormap)!r}")
+    source_path = args.image if "image" in needs else args.colormap
+    paths = output_paths(args.out, source_path.stem)
+    inputs = {Path(p).resolve() for p in (getattr(args, k, None) for k in ("image", "mask", "colormap")) if p}
+    clash = [p for p in paths.values() if p.resolve() in inputs]
+    if clash:
+        raise ValueError(f"output {clash[0]} would overwrite an input; choose another --out")
 
     # 2. Model and pipeline.
-    model = args.model if args.model is not None else default_model_path()
-    if not Path(model).exists():
-        if args.model is None:
-            raise FileNotFoundError(f"no --model given and the bundled default model {str(model)!r} is "
-                                    "not there (it is not trained yet); pass --model PATH")
-        raise FileNotFoundError(f"model {str(model)!r} does not exist")
-    components = load_unigs(model)
+    components, _ = load_model(args)
+    cls = UniGSGuidedInpaintPipeline if guided else UniGSTwoStagePipeline if refine is not None else \
+        PIPELINES[task]
     components.scheduler = make_scheduler(args.scheduler, components.scheduler.config)
-    if guided:
-        from unigs.pipelines import UniGSGuidedInpaintPipeline
-
-        pipe = UniGSGuidedInpaintPipeline.from_components(components)
-    elif refine is not None:
-        from unigs.pipelines.two_stage import UniGSTwoStagePipeline, load_refiner
-
-        pipe = UniGSTwoStagePipeline.from_components(components)
-        pipe.refiner = load_refiner(args.refiner) if args.refiner is not None else None
-    else:
-        pipe = pipeline_for_task(task, components)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipe = cls.from_components(components)
     pipe.to(device)
-    if getattr(pipe, "refiner", None) is not None:
+    if getattr(args, "refiner", None) is not None:
+        pipe.refiner = load_refiner(args.refiner, args.config_dir)
         pipe.refiner.to(device)
     pipe.set_progress_bar_config(disable=args.quiet, desc=f"unigs {name}")
+    steps = args.steps if args.steps is not None else cls.default_num_inference_steps
+    h, w = (image if image is not None else colormap).shape[:2]
+    fr = pipe.working_frame(h, w, args.size, args.size)
+    print(f"unigs {name}: {fr.describe()} px (working frame), {steps} {args.scheduler} steps", flush=True)
+    untrained = task != "synthesis" and pipe.colormap_untrained
+    if untrained:
+        print(f"unigs {name}: warning: {UNTRAINED_COLORMAP_WARNING}", flush=True)
 
     # 3. Run.
-    kwargs = {"num_inference_steps": args.steps, "delta": args.delta, "output_type": "np",
+    kwargs = {"num_inference_steps": steps, "delta": args.delta, "output_type": "np",
+              "height": args.size, "width": args.size,
               "generator": torch.Generator(device=device).manual_seed(args.seed)}
     if args.guidance is not None:
         kwargs["guidance_scale"] = args.guidance
-    if guided and args.predict_only:
-        out = pipe.predict_colormap(names, image, mask, **kwargs)
-    elif guided:
-        out = pipe(names, image, mask, colormap=colormap, paste_back=not args.no_paste_back, **kwargs)
-    elif task == "inpainting":
-        out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
-    elif task == "synthesis" and refine is not None:
-        out = pipe(names, colormap, refine_strength=refine, **kwargs)
-    elif task == "synthesis":
-        out = pipe(names, colormap, **kwargs)
-    elif task == "referring":
-        out = pipe(names, image, mask, **kwargs)
-    else:
-        out = pipe(image, **kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="this model's colormap output channels")  # said above
+        if guided and args.predict_only:
+            out = pipe.predict_colormap(names, image, mask, **kwargs)
+        elif guided:
+            out = pipe(names, image, mask, colormap=edited, paste_back=not args.no_paste_back, **kwargs)
+        elif task == "inpainting":
+            out = pipe(names, image, mask, paste_back=not args.no_paste_back, **kwargs)
+        elif task == "synthesis":
+            out = pipe(names, colormap, **kwargs) if refine is None else \
+                pipe(names, colormap, refine_strength=refine, **kwargs)
+        elif task == "referring":
+            out = pipe(names, image, mask, **kwargs)
+        else:
+            out = pipe(image, **kwargs)
 
-    # 4. Write PNGs and the COCO results JSON.
-    args.out.mkdir(parents=True, exist_ok=True)
+    # 4. Write PNGs and the mask records, all at the input's size, as one set (unigs.outputs).
     picture, masks = np.asarray(out.images[0]), np.asarray(out.masks[0])
-    if task in ("inpainting", "synthesis"):
-        save_png(args.out / "image.png", picture)
-    if getattr(out, "stage1_images", None) is not None:
-        save_png(args.out / "image_stage1.png", np.asarray(out.stage1_images[0]))
-    if getattr(out, "onestep_images", None) is not None:  # the guide was predicted here: write it to edit
-        save_png(args.out / "predicted_colormap.png", np.asarray(out.guides[0]))
-        save_png(args.out / "image_onestep.png", np.asarray(out.onestep_images[0]))
-    save_png(args.out / "colormap.png", np.asarray(out.colormaps[0]))
-    save_png(args.out / "overlay.png", overlay(picture, masks))
-    results = [{"image_id": args.image_id, "category_id": 1, "segmentation": rle, "score": 1.0}
-               for rle in out.rles[0]]
-    write_json(args.out / "results.json", results)
-    print(f"unigs {name}: {len(results)} mask(s); wrote {args.out}")
+    # a mask answers a name only when one name was asked (the palette codes position, not name)
+    known = names[0] if names is not None and len(names) == 1 and task != "synthesis" else None
+    records = mask_records(masks, out.scores[0], image_id=args.image_id, names=[known] * len(masks),
+                           output_mode=args.output_mode)
+    with outputs:
+        if task in ("inpainting", "synthesis"):
+            save_png(outputs.path(paths["image"].name), picture)
+        save_png(outputs.path(paths["colormap"].name), np.asarray(out.colormaps[0]))
+        save_png(outputs.path(paths["overlay"].name), overlay(picture, masks))
+        write_json(outputs.path(paths["json"].name), records)
+        # the related systems' extra images; the guide only when it was predicted here (to be edited)
+        onestep = getattr(out, "onestep_images", None)
+        extras = {"stage1": getattr(out, "stage1_images", None), "onestep": onestep,
+                  "predicted": out.guides if onestep is not None else None}
+        for key, extra in extras.items():
+            if extra is not None:
+                save_png(outputs.path(paths[key].name), np.asarray(extra[0]))
+    note = " from an untrained colormap head: meaningless" if untrained else ""
+    print(f"unigs {name}: {len(records)} mask(s){note}; wrote {paths['json']} and PNGs in {args.out}")
     return 0

@@ -22,10 +22,17 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                              + ("" if name == "train" else ", and the final VAE in vae/"))
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config key (value parsed as YAML), e.g. --set steps=20")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --output (its checkpoints, metrics.csv and "
+                             "config.json are deleted first); without it such a folder is refused")
     if name == "train":
-        parser.add_argument("--resume", action="store_true",
-                            help="continue from the newest checkpoint in --output (same config; 'steps' may "
-                                 "grow); without --config the run's own config.json is used")
+        parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                            help="continue from the newest checkpoint in --output, or from the checkpoint "
+                                 "folder CHECKPOINT (same config; 'steps' may grow); without --config the "
+                                 "run's own config.json is used")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="validate the config, list missing paths and print the plan (datasets, "
+                                 "effective batch, steps, checkpoint size); loads no weights or data")
 
 
 def run(args: argparse.Namespace) -> int:

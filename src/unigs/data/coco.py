@@ -5,9 +5,18 @@ one annotation's binary mask plus its category name. Masks are rasterised with `
 (`frPyObjects` + `decode`, what `COCO.annToMask` does) from polygons, uncompressed RLE (`counts` list,
 usual for `iscrowd`) or compressed RLE (`counts` str, usual in EntitySeg/OpenImages conversions).
 
-Rules for bad or unusual data (all chosen once, here):
+Rules for bad or unusual data (all chosen once, here; the entry checks are in `unigs.data.coco_checks`):
+- The file as a whole must be usable, else `ValueError` naming it: valid UTF-8 JSON, an object with an
+  `images` list (`annotations` and `categories`, when present, lists too), no duplicate image or category
+  id, and no annotation that points to an image or category id the file never lists.
+- Bad entries are skipped and counted, and the rest of the file is used (one `UserWarning` names the first
+  few): an image entry without a usable id / file_name / height / width, or larger than the pixel limit
+  → `.skipped["bad_image_entry"]`; a category entry without a usable id or name → `.bad_categories`;
+  an annotation with wrong types or values (segmentation not polygons of finite numbers or an RLE whose
+  size is the image's and whose counts sum to H×W; area not finite >= 0; iscrowd not 0/1; unusable ids),
+  or whose image or category entry was skipped → `.bad_annotations[reason]`, ids in `.bad_annotation_ids`.
 - Unknown category id in an annotation → `ValueError` naming it, at construction.
-- Image without entities (no annotations, or all dropped as crowd / below `min_area`) → skipped and
+- Image without entities (no annotations, or all dropped as crowd / below `min_area` / bad) → skipped and
   counted in `.skipped["no_entities"]`, never a crash (OpenImages conversions have many).
 - Missing image file (only checked when `images_dir` is given): `on_error="raise"` → `FileNotFoundError`
   naming it at construction; `on_error="skip"` → dropped at construction, counted in
@@ -18,7 +27,8 @@ Rules for bad or unusual data (all chosen once, here):
   samples, counting them in `.skipped["bad_image"]`; plain indexing never renumbers, so `ds[i].image`
   still raises.
 - Polygon coordinates outside the image: clipped to [0, W] × [0, H] with a `UserWarning` naming the
-  annotation id. An RLE whose size differs from the image's → `ValueError` naming the annotation id.
+  annotation id. `annotation_mask` itself raises a `ValueError` naming the annotation for anything the
+  checks refuse (an RLE of another size, NaN coordinates, ...).
 - Polygons with fewer than 3 points are ignored (pycocotools would read 4 numbers as a box).
 
 Stuff/thing: EntitySeg categories may carry `isthing` (0/1) or `type` ("thing"/"stuff"); it is kept
@@ -38,7 +48,15 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from unigs.io import load_image, masks_to_rle
+from unigs.data.coco_checks import (
+    check_area,
+    check_category,
+    check_image_entry,
+    check_iscrowd,
+    check_segmentation,
+    is_id,
+)
+from unigs.io import check_input_file, load_image, masks_to_rle
 
 ON_ERROR = ("raise", "skip")
 
@@ -127,7 +145,11 @@ def annotation_mask(segmentation: Any, height: int, width: int, ann_id: Any = No
 
     Returns:
         `(H, W) bool`.
+
+    Raises:
+        ValueError: naming `ann_id`, for anything `coco_checks.check_segmentation` refuses.
     """
+    check_segmentation(segmentation, height, width, ann_id)
     if isinstance(segmentation, list):
         polys = []
         clipped = False
@@ -148,26 +170,33 @@ def annotation_mask(segmentation: Any, height: int, width: int, ann_id: Any = No
         if not polys:
             return np.zeros((height, width), dtype=bool)
         rle = mask_utils.merge(mask_utils.frPyObjects(polys, height, width))
-    elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
+    else:
         size = [int(v) for v in segmentation["size"]]
-        if size != [height, width]:
-            raise ValueError(f"annotation {ann_id}: RLE size {size} does not match the image size "
-                             f"{[height, width]}")
         counts = segmentation["counts"]
         if isinstance(counts, list):
-            rle = mask_utils.frPyObjects(segmentation, height, width)
+            rle = mask_utils.frPyObjects({"size": size, "counts": [int(c) for c in counts]}, height, width)
         else:
             rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-    else:
-        raise ValueError(f"annotation {ann_id}: segmentation must be polygons or an RLE dict, "
-                         f"got {type(segmentation).__name__}")
     return mask_utils.decode(rle).astype(bool)
 
 
 def _area(ann: dict, height: int, width: int) -> float:
-    if "area" in ann:
-        return float(ann["area"])
+    """The annotation's `area`, or its mask's pixel count when the JSON has none (validated first)."""
+    area = check_area(ann.get("area"), ann.get("id"))
+    if area is not None:
+        return area
     return float(annotation_mask(ann["segmentation"], height, width, ann.get("id")).sum())
+
+
+_NO_ID = object()  # stands for the ids of skipped entries that had no usable id
+
+
+class _BadAnnotation(Exception):
+    """One annotation the reader skips and counts: `reason` (the count key), `ann_id`, the sentence."""
+
+    def __init__(self, reason: str, ann_id: Any, sentence: str):
+        super().__init__(sentence)
+        self.reason, self.ann_id, self.sentence = reason, ann_id, sentence
 
 
 class CocoEntities(Sequence):
@@ -183,8 +212,11 @@ class CocoEntities(Sequence):
         on_error: "raise" or "skip" for missing/corrupt image files (see the module docstring).
 
     Attributes:
-        skipped: Counter of skipped images by reason ("no_entities", "missing_image", "bad_image").
+        skipped: Counter of skipped images by reason ("no_entities", "missing_image", "bad_image",
+            "bad_image_entry").
         skipped_ids: reason → list of skipped image ids.
+        bad_annotations: Counter of skipped annotations by reason; bad_annotation_ids: reason → ids.
+        bad_categories: one sentence per skipped category entry.
         categories: category id → name.
     """
 
@@ -206,40 +238,57 @@ class CocoEntities(Sequence):
             raise FileNotFoundError(f"images folder not found: {self.images_dir}")
         data = _load_json(annotations)
         self.source = str(annotations) if not isinstance(annotations, dict) else "<dict>"
-
-        cats = data.get("categories", [])
-        self.categories: dict[int, str] = {c["id"]: str(c["name"]) for c in cats}
-        self._isthing = {c["id"]: _isthing(c) for c in cats}
-
-        self._images: dict[Any, dict] = {}
-        for img in data["images"]:
-            missing = [k for k in ("id", "file_name", "height", "width") if k not in img]
-            if missing:
-                raise ValueError(f"{self.source}: image entry {str(img)[:80]} lacks {missing}")
-            if img["id"] in self._images:
-                raise ValueError(f"{self.source}: image id {img['id']!r} appears twice")
-            self._images[img["id"]] = img
-
-        by_image: dict[Any, list[dict]] = {i: [] for i in self._images}
-        for ann in data.get("annotations", []):
-            ann_id = ann.get("id")
-            if ann.get("category_id") not in self.categories:
-                raise ValueError(f"{self.source}: annotation {ann_id} has unknown category id "
-                                 f"{ann.get('category_id')!r}")
-            if ann.get("image_id") not in self._images:
-                raise ValueError(f"{self.source}: annotation {ann_id} points to unknown image id "
-                                 f"{ann.get('image_id')!r}")
-            if "segmentation" not in ann:
-                raise ValueError(f"{self.source}: annotation {ann_id} has no segmentation")
-            if ann.get("iscrowd", 0) and not include_crowd:
-                continue
-            img = self._images[ann["image_id"]]
-            if _area(ann, int(img["height"]), int(img["width"])) < self.min_area:
-                continue
-            by_image[ann["image_id"]].append(ann)
-
         self.skipped: Counter = Counter()
         self.skipped_ids: dict[str, list] = {}
+        self.bad_categories: list[str] = []
+        self.bad_annotations: Counter = Counter()
+        self.bad_annotation_ids: dict[str, list] = {}
+        self._problems: list[str] = []  # the first few sentences, for the warning
+
+        self.categories: dict[Any, str] = {}
+        self._isthing: dict[Any, bool | None] = {}
+        bad_cats: set = set()
+        for k, cat in enumerate(data["categories"]):
+            try:
+                cat_id, name = check_category(cat, k)
+            except ValueError as err:
+                self.bad_categories.append(str(err))
+                self._problems.append(str(err))
+                bad_cats.add(cat.get("id") if isinstance(cat, dict) and is_id(cat.get("id")) else _NO_ID)
+                continue
+            if cat_id in self.categories:
+                raise ValueError(f"{self.source}: category id {cat_id!r} appears twice")
+            self.categories[cat_id] = name
+            self._isthing[cat_id] = _isthing(cat)
+
+        self._images: dict[Any, dict] = {}
+        self._sizes: dict[Any, tuple[int, int]] = {}
+        bad_images: set = set()
+        for k, img in enumerate(data["images"]):
+            try:
+                image_id, h, w = check_image_entry(img, k)
+            except ValueError as err:
+                self._skip("bad_image_entry", img.get("id") if isinstance(img, dict) else None)
+                self._problems.append(str(err))
+                bad_images.add(img.get("id") if isinstance(img, dict) and is_id(img.get("id")) else _NO_ID)
+                continue
+            if image_id in self._images:
+                raise ValueError(f"{self.source}: image id {image_id!r} appears twice")
+            self._images[image_id] = img
+            self._sizes[image_id] = (h, w)
+
+        by_image: dict[Any, list[dict]] = {i: [] for i in self._images}
+        for k, ann in enumerate(data["annotations"]):
+            try:
+                keep = self._check_annotation(ann, k, bad_images, bad_cats)
+            except _BadAnnotation as bad:
+                self.bad_annotations[bad.reason] += 1
+                self.bad_annotation_ids.setdefault(bad.reason, []).append(bad.ann_id)
+                self._problems.append(bad.sentence)
+                continue
+            if keep:
+                by_image[ann["image_id"]].append(ann)
+
         self._index: list[tuple[dict, list[dict]]] = []
         for image_id, anns in by_image.items():
             img = self._images[image_id]
@@ -253,6 +302,48 @@ class CocoEntities(Sequence):
                 self._skip("missing_image", image_id)
                 continue
             self._index.append((img, anns))
+        if self._problems:
+            counts = {"annotation(s)": sum(self.bad_annotations.values()),
+                      "image entr(ies)": self.skipped["bad_image_entry"],
+                      "categor(ies)": len(self.bad_categories)}
+            what = ", ".join(f"{n} bad {k}" for k, n in counts.items() if n)
+            warnings.warn(f"{self.source}: skipped {what}; first: " + "; ".join(self._problems[:3]),
+                          UserWarning, stacklevel=2)
+
+    def _check_annotation(self, ann: Any, index: int, bad_images: set, bad_cats: set) -> bool:
+        """Whether `annotations[index]` is kept as an entity (False: crowd or below min_area). Raises
+        `_BadAnnotation` for a bad entry, ValueError for one that points to an id the file never lists."""
+        if not isinstance(ann, dict):
+            raise _BadAnnotation("not an object", f"annotations[{index}]",
+                                 f"annotations[{index}] must be an object, is {type(ann).__name__}")
+        ann_id = ann.get("id") if is_id(ann.get("id")) else f"annotations[{index}]"
+        image_id, cat_id = ann.get("image_id"), ann.get("category_id")
+        for key, value in (("image_id", image_id), ("category_id", cat_id)):
+            if not is_id(value):
+                raise _BadAnnotation(f"bad {key}", ann_id,
+                                     f"annotation {ann_id}: {key} must be an int or a string, is {value!r}")
+        # an id the file never lists is a mismatched file, unless an entry without a usable id was skipped
+        if cat_id in bad_cats or (cat_id not in self.categories and _NO_ID in bad_cats):
+            raise _BadAnnotation("category entry invalid", ann_id,
+                                 f"annotation {ann_id}: its category {cat_id!r} is invalid")
+        if image_id in bad_images or (image_id not in self._images and _NO_ID in bad_images):
+            raise _BadAnnotation("image entry invalid", ann_id,
+                                 f"annotation {ann_id}: its image {image_id!r} is invalid")
+        if cat_id not in self.categories:
+            raise ValueError(f"{self.source}: annotation {ann_id} has unknown category id {cat_id!r}")
+        if image_id not in self._images:
+            raise ValueError(f"{self.source}: annotation {ann_id} points to unknown image id {image_id!r}")
+        h, w = self._sizes[image_id]
+        try:
+            if "segmentation" not in ann:
+                raise ValueError(f"annotation {ann_id} has no segmentation")
+            check_segmentation(ann["segmentation"], h, w, ann_id)
+            crowd = check_iscrowd(ann.get("iscrowd", 0), ann_id)
+            if crowd and not self.include_crowd:
+                return False
+            return _area(ann, h, w) >= self.min_area
+        except ValueError as err:
+            raise _BadAnnotation("bad segmentation, area or iscrowd", ann_id, str(err)) from None
 
     def _skip(self, reason: str, image_id: Any) -> None:
         self.skipped[reason] += 1
@@ -272,14 +363,16 @@ class CocoEntities(Sequence):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         img, anns = self._index[index]
-        h, w = int(img["height"]), int(img["width"])
-        masks = np.stack([annotation_mask(a["segmentation"], h, w, a.get("id")) for a in anns])
+        h, w = self._sizes[img["id"]]
+        masks = np.zeros((len(anns), h, w), dtype=bool)  # filled in place: one copy of the stack in memory
+        for k, a in enumerate(anns):
+            masks[k] = annotation_mask(a["segmentation"], h, w, a.get("id"))
         return EntitySample(
             image_id=img["id"],
             file_name=img["file_name"],
             masks=masks,
             names=[self.categories[a["category_id"]] for a in anns],
-            category_ids=[int(a["category_id"]) for a in anns],
+            category_ids=[a["category_id"] for a in anns],
             ann_ids=[a.get("id") for a in anns],
             isthing=[self._isthing[a["category_id"]] for a in anns],
             image_path=None if self.images_dir is None else self.images_dir / img["file_name"],
@@ -307,19 +400,24 @@ class CocoEntities(Sequence):
 
 def _load_json(annotations: str | os.PathLike | dict) -> dict:
     if isinstance(annotations, dict):
-        data = annotations
+        data, name = annotations, "annotations"
     else:
-        path = Path(annotations)
-        if not path.is_file():
-            raise FileNotFoundError(f"annotation file not found: {path}")
+        path = check_input_file(annotations, "annotation file")
+        name = str(path)
         try:
             with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"annotation file {path} is not valid JSON: {err}") from err
-    if not isinstance(data, dict) or "images" not in data:
-        raise ValueError(f"{annotations if not isinstance(annotations, dict) else 'annotations'} is not "
-                         "COCO instance JSON: it has no 'images' list")
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"annotation file {path} is not valid JSON: {err}") from None
+        except RecursionError:
+            raise ValueError(f"annotation file {path} is nested too deeply to be COCO JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValueError(f"{name} is not COCO instance JSON: it has no 'images' list")
+    for key in ("annotations", "categories"):
+        if data.get(key) is None:
+            data = {**data, key: []}
+        elif not isinstance(data[key], list):
+            raise ValueError(f"{name}: '{key}' must be a list, is {type(data[key]).__name__}")
     return data
 
 

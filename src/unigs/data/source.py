@@ -11,12 +11,14 @@ class EntitySource:
     """Images with entity masks and names at `image_size` px: procedural scenes or a COCO-format dataset."""
 
     def __init__(self, config: Any):
-        """`config` needs `data` ("scenes" or a COCO JSON), `images_dir`, `num_scenes`, `image_size`."""
+        """`config` needs `data` ("scenes" or a COCO JSON), `images_dir`, `num_scenes`, `image_size`; an
+        optional `split` picks the scenes' split (default "train")."""
         self.size = config.image_size
         if config.data == "scenes":
             from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
 
-            self.items = SceneDataset(split="train", length=config.num_scenes, size=config.image_size)
+            split = getattr(config, "split", "train")
+            self.items = SceneDataset(split=split, length=config.num_scenes, size=config.image_size)
             self.vocabulary = list(CATEGORIES) + list(STUFF)
         else:
             from unigs.data.coco import CocoEntities

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from unigs.checks import check_number, check_seed
 from unigs.conditions import TASK_IDS, TASKS, check_task, join_names
 from unigs.evaluate import generation, segmentation
 from unigs.evaluate.metrics import best_match_scores, pool_match_scores
@@ -52,7 +53,7 @@ class EvalConfig:
     images_dir: str | None = None
     split: str = "val"
     limit: int = 100
-    steps: int = 50
+    steps: int | None = 50  # None = each pipeline's NUM_INFERENCE_STEPS
     seed: int = 0
     guidance_scale: float | None = None  # None = each pipeline's default
     allow_train_split: bool = False
@@ -67,8 +68,11 @@ class EvalConfig:
             raise ValueError(f"split must be one of ['train', 'val', 'test'], is {self.split!r}")
         if not isinstance(self.limit, int) or self.limit < 1:
             raise ValueError(f"limit must be a positive integer, is {self.limit!r}")
-        if not isinstance(self.steps, int) or self.steps < 1:
+        if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 1):
             raise ValueError(f"steps must be a positive integer, is {self.steps!r}")
+        check_seed("seed", self.seed)
+        if self.guidance_scale is not None:
+            check_number("guidance_scale", self.guidance_scale, low=0)
 
 
 @dataclass
@@ -186,10 +190,12 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
         return pipes[task]
 
     def kwargs(index: int, task: str) -> dict:
-        kw = {"num_inference_steps": config.steps, "output_type": "np",
+        kw = {"output_type": "np",
               "generator": torch.Generator().manual_seed(_seed(config.seed, index, TASK_IDS[task], 1))}
         if config.guidance_scale is not None:
             kw["guidance_scale"] = config.guidance_scale
+        if config.steps is not None:
+            kw["num_inference_steps"] = config.steps
         return kw
 
     metrics: dict[str, dict[str, Any]] = {}

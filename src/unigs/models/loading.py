@@ -22,12 +22,12 @@ from typing import Any
 import diffusers
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from unigs.conditions import TASKS
-from unigs.models.text import MINILM, load_text_encoder
+from unigs.models import files
+from unigs.models.text import MINILM, check_tokenizer_files, load_text_encoder
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
 from unigs.models.vae import latent_factor
 
@@ -122,6 +122,14 @@ def _from_pretrained(cls: type, folder: Path, name: str) -> Any:
         return cls.from_pretrained(str(folder), subfolder=name, local_files_only=True).eval()
     except OSError as err:  # diffusers/hub "no file named ..." → one clear sentence
         raise FileNotFoundError(f"cannot load {name} from {str(folder / name)!r}: {err}") from err
+    except (ValueError, RuntimeError, TypeError, KeyError) as err:  # damaged config or weights
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot load {name} from {str(folder / name)!r} (damaged?): {first}") from None
+    except Exception as err:  # noqa: BLE001 — safetensors' own error for a truncated file
+        if type(err).__name__ != "SafetensorError":
+            raise
+        raise ValueError(f"cannot load {name} from {str(folder / name)!r}: truncated or damaged weights "
+                         f"({err})") from None
 
 
 def _load_scheduler(folder: Path) -> Any:
@@ -179,14 +187,15 @@ def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tu
         raise ValueError(f"a single-file checkpoint must end in .safetensors or .ckpt, is {path.name!r}")
     if config_dir is None:
         raise FileNotFoundError(
-            f"loading the single file {str(path)!r} needs config_dir=<local diffusers-layout folder with "
-            "model_index.json, unet/vae/text_encoder configs and tokenizer files>"
+            f"loading the single file {str(path)!r} needs config_dir (on the command line --config-dir): a "
+            "local diffusers-layout folder with model_index.json, unet/vae/text_encoder configs and "
+            "tokenizer files"
         )
     config_dir = Path(config_dir)
     index = json.loads(_require(config_dir / "model_index.json", "pipeline config").read_text())
     for name in ("unet", "vae", "text_encoder"):
         _require(config_dir / name / "config.json", f"{name} config")
-    _require(config_dir / "tokenizer", "tokenizer folder")
+    check_tokenizer_files(_require(config_dir / "tokenizer", "tokenizer folder"))
     _require(config_dir / "scheduler" / "scheduler_config.json", "scheduler config")
     pipeline_cls = getattr(diffusers, index.get("_class_name", "StableDiffusionPipeline"), None)
     if pipeline_cls is None or not hasattr(pipeline_cls, "from_single_file"):
@@ -204,6 +213,11 @@ def _load_sd_single_file(path: Path, config_dir: str | os.PathLike | None) -> tu
         )
     except OSError as err:
         raise FileNotFoundError(f"cannot load the single-file checkpoint {str(path)!r}: {err}") from err
+    except (RuntimeError, NotImplementedError, KeyError) as err:
+        # weights missing from the file leave parameters on the meta device ("Cannot copy out of meta
+        # tensor"): not an SD-1.5 checkpoint in the original layout, or one that does not match config_dir
+        raise ValueError(f"the single-file checkpoint {str(path)!r} does not match the SD-1.5 layout of "
+                         f"{str(config_dir)!r} (missing or misshapen weights: {str(err)[:200]})") from err
     scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
     return pipe.unet.eval(), pipe.vae.eval(), pipe.text_encoder, pipe.tokenizer, scheduler
 
@@ -226,9 +240,9 @@ def load_unigs(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"UniGS model {str(path)!r} does not exist")
-    if path.is_dir() and (path / UNIGS_JSON).is_file():
+    if path.is_dir() and (path / UNIGS_JSON).exists():
         return _load_unigs_folder(path)
-    if path.is_file() and path.suffix == ".safetensors" and _unigs_metadata(path) is not None:
+    if path.is_file() and path.suffix == ".safetensors" and files.read_unigs_header(path) is not None:
         return _load_unigs_file(path)
     if path.is_dir() and not (path / "unet").is_dir():
         raise FileNotFoundError(f"{str(path)!r} holds neither {UNIGS_JSON} nor an SD unet/ subfolder")
@@ -244,12 +258,11 @@ def load_unigs(
 
 
 def _load_unigs_folder(path: Path) -> UniGSComponents:
-    info = json.loads((path / UNIGS_JSON).read_text())
-    if info.get("format") != FORMAT:
-        raise ValueError(f"{str(path / UNIGS_JSON)!r} has format {info.get('format')!r}, expected {FORMAT!r}")
-    meta = info["meta"]
+    meta = files.read_unigs_json(path / UNIGS_JSON)["meta"]
     unet = _from_pretrained(UNet2DConditionModel, path, "unet")
     vae = _from_pretrained(AutoencoderKL, path, "vae")
+    files.check_finite_weights(unet, "unet", path)
+    files.check_finite_weights(vae, "vae", path)
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
@@ -295,18 +308,6 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
 # -------------------------------------------------------------------------------- single-file format
 
 
-def _unigs_metadata(path: Path) -> dict | None:
-    """The UniGS header of a single-file checkpoint, or None if ``path`` is another safetensors file."""
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception:  # not a safetensors file at all: let the SD loader report it
-        return None
-    if header.get("format") != FORMAT:
-        return None
-    return json.loads(header[FORMAT])
-
-
 def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype | None = None) -> Path:
     if path.suffix != ".safetensors":
         raise ValueError(f"a single-file UniGS model must end in .safetensors, is {path.name!r}")
@@ -347,13 +348,13 @@ def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 def _load_unigs_file(path: Path) -> UniGSComponents:
-    info = _unigs_metadata(path)
-    tensors = load_file(str(path))
+    info = files.read_unigs_header(path)
+    tensors = files.load_tensors(path)
     with torch.random.fork_rng():  # random init before load_state_dict must not move the caller's RNG
         unet = UNet2DConditionModel.from_config(info["unet_config"])
         vae = AutoencoderKL.from_config(info["vae_config"])
-    unet.load_state_dict(_split(tensors, "unet"), strict=True)
-    vae.load_state_dict(_split(tensors, "vae"), strict=True)
+    files.load_weights_into(unet, _split(tensors, "unet"), "unet", path)
+    files.load_weights_into(vae, _split(tensors, "vae"), "vae", path)
     meta = info["meta"]
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
@@ -365,7 +366,7 @@ def _load_unigs_file(path: Path) -> UniGSComponents:
         config = transformers.AutoConfig.for_model(cfg.pop("model_type"), **cfg)
         with torch.random.fork_rng():
             text_encoder = getattr(transformers, spec["class"])(config)
-        text_encoder.load_state_dict(_split(tensors, "text_encoder"), strict=True)
+        files.load_weights_into(text_encoder, _split(tensors, "text_encoder"), "text encoder", path)
         with tempfile.TemporaryDirectory() as tmp:
             for name, text in info["tokenizer_files"].items():
                 (Path(tmp) / name).write_text(text, encoding="utf-8")

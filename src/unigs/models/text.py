@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -59,6 +60,7 @@ def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn
         raise FileNotFoundError(f"text encoder config {str(model_dir / 'config.json')!r} does not exist")
     if not tok_dir.is_dir():
         raise FileNotFoundError(f"tokenizer folder {str(tok_dir)!r} does not exist")
+    check_tokenizer_files(tok_dir)
     try:
         model_type = json.loads((model_dir / "config.json").read_text()).get("model_type", "")
         # The tokenizer class comes from tokenizer_config.json (CLIPTokenizer for SD-1.5).
@@ -68,6 +70,26 @@ def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn
     except OSError as err:
         raise FileNotFoundError(f"cannot load the text encoder from {str(folder)!r}: {err}") from err
     return tokenizer, encoder.eval()
+
+
+# the vocabulary files each slow tokenizer class reads when the folder has no tokenizer.json
+TOKENIZER_FILES = {"CLIPTokenizer": ("vocab.json", "merges.txt"), "BertTokenizer": ("vocab.txt",)}
+
+
+def check_tokenizer_files(folder: Path) -> None:
+    """Raise FileNotFoundError naming the first tokenizer file that ``folder`` lacks: ``tokenizer.json``
+    suffices; otherwise ``tokenizer_config.json`` and the vocabulary files of its ``tokenizer_class``."""
+    if (folder / "tokenizer.json").is_file():
+        return
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"tokenizer file {str(config)!r} does not exist (nor tokenizer.json)")
+    cls = str(json.loads(config.read_text(encoding="utf-8")).get("tokenizer_class") or "")
+    needed = TOKENIZER_FILES.get(cls.removesuffix("Fast"), ())
+    for name in needed:
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"tokenizer file {str(folder / name)!r} does not exist ({cls} needs "
+                                    f"{' and '.join(needed)}, or tokenizer.json)")
 
 
 def uses_attention_mask(text_encoder: nn.Module) -> bool:
@@ -84,7 +106,8 @@ def encode_prompt(
 ) -> torch.Tensor:
     """Token states (B, 77, D) float of the last layer for ``prompts`` (one string or a list of B).
 
-    D is 384 for MiniLM, 768 for SD-1.5's CLIP. Longer prompts are truncated to 77 tokens.
+    D is 384 for MiniLM, 768 for SD-1.5's CLIP. Longer prompts are truncated to 77 tokens, with a
+    `UserWarning` naming the prompt.
     """
     if isinstance(prompts, str):
         prompts = [prompts]
@@ -92,6 +115,11 @@ def encode_prompt(
         raise ValueError(f"prompts must be a string or a non-empty list of strings, is {prompts!r}")
     if device is None:
         device = next(text_encoder.parameters()).device
+    lengths = [len(ids) for ids in tokenizer(list(prompts), truncation=False).input_ids]
+    for prompt, n in zip(prompts, lengths, strict=True):
+        if n > MAX_LENGTH:  # the text encoder never sees the rest: say so instead of dropping names silently
+            warnings.warn(f"the prompt is {n} tokens long; only the first {MAX_LENGTH} are used, the rest is "
+                          f"cut: {prompt[:60]!r}...", UserWarning, stacklevel=2)
     tokens = tokenizer(
         list(prompts),
         padding="max_length",

@@ -118,7 +118,8 @@ def tiny_sd_inpaint_components(seed: int = 0, clip: bool = False) -> UniGSCompon
     """Like :func:`tiny_components` but with an SD-inpainting-style UNet: 9 in / 4 out, no task embedding.
 
     The stand-in for SD-1.5-inpainting in tests of widening and loading (:func:`write_sd_folder`,
-    :func:`write_original_sd_checkpoint`); ``clip=True`` uses a tiny CLIPTextModel as SD does.
+    :func:`write_original_sd_checkpoint`): its VAE has SD's mid-block self-attention; ``clip=True`` uses a
+    tiny CLIPTextModel as SD does.
     """
     components = tiny_components(seed, num_tasks=None)
     if clip:
@@ -127,6 +128,8 @@ def tiny_sd_inpaint_components(seed: int = 0, clip: bool = False) -> UniGSCompon
     with torch.random.fork_rng():
         torch.manual_seed(seed + 1)
         components.unet = UNet2DConditionModel(**config).eval()
+        torch.manual_seed(seed + 2)  # SD's VAE has self-attention in its mid blocks (LDM's mid.attn_1)
+        components.vae = AutoencoderKL(**tiny_vae_config(mid_block_add_attention=True)).eval()
     components.meta = dict(components.meta, multitask=False, num_tasks=None, source="tiny-sd-inpaint")
     return components
 
@@ -210,10 +213,20 @@ def _unet_key_to_ldm(key: str, config: dict) -> str:
     return f"{prefix}.{tail}"
 
 
+_ATTENTION_TO_LDM = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"),
+                     ("to_out.0", "proj_out"))
+
+
 def _vae_key_to_ldm(key: str, num_blocks: int) -> str:
-    """Diffusers AutoencoderKL key → original LDM key (no mid attention: the small VAE has none)."""
+    """Diffusers AutoencoderKL key → original LDM key (inverse of diffusers' ``convert_ldm_vae_checkpoint``),
+    the mid-block self-attention ``mid_block.attentions.0.*`` → ``mid.attn_1.{norm,q,k,v,proj_out}.*``."""
     key = key.replace("conv_norm_out", "norm_out").replace("conv_shortcut", "nin_shortcut")
     parts = key.split(".")
+    if len(parts) > 3 and parts[1] == "mid_block" and parts[2] == "attentions":
+        tail = ".".join(parts[4:])
+        for new, old in _ATTENTION_TO_LDM:
+            tail = tail.replace(new + ".", old + ".")
+        return f"{parts[0]}.mid.attn_1.{tail}"
     if len(parts) > 2 and parts[1] == "mid_block":
         return f"{parts[0]}.mid.block_{int(parts[3]) + 1}." + ".".join(parts[4:])
     if len(parts) > 2 and parts[1] == "down_blocks":
@@ -238,7 +251,10 @@ def write_original_sd_checkpoint(components: UniGSComponents, path: str | os.Pat
         tensors["model.diffusion_model." + _unet_key_to_ldm(key, unet_config)] = value
     num_blocks = len(components.vae.config.block_out_channels)
     for key, value in components.vae.state_dict().items():
-        tensors["first_stage_model." + _vae_key_to_ldm(key, num_blocks)] = value
+        ldm_key = _vae_key_to_ldm(key, num_blocks)
+        if ".attn_1." in ldm_key and ldm_key.endswith("weight") and value.ndim == 2:
+            value = value[:, :, None, None]  # LDM's attention projections are 1×1 convolutions
+        tensors["first_stage_model." + ldm_key] = value
     for key, value in components.text_encoder.state_dict().items():
         tensors["cond_stage_model.transformer.text_model." + key.removeprefix("text_model.")] = value
     path = Path(path)

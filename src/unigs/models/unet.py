@@ -189,3 +189,14 @@ def _like_conv(conv: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters of ``module`` (trainable or not), e.g. 859,558,408 for the real UniGS UNet."""
     return sum(p.numel() for p in module.parameters())
+
+
+def colormap_head_is_untrained(unet: UNet2DConditionModel) -> bool:
+    """True when the colormap half of ``conv_out`` (channels 4:8) is all zero, as :func:`widen_unet` leaves
+    it: such a UNet (SD-inpainting widened, never fine-tuned) predicts ε = 0 for the colormap latent, so its
+    colormaps — and every mask decoded from them — carry no information about the input."""
+    conv = unet.conv_out
+    if conv.out_channels != UNIGS_OUT_CHANNELS:
+        return False
+    bias_zero = conv.bias is None or not bool(conv.bias[COLORMAP_SLICE].any())
+    return bias_zero and not bool(conv.weight[COLORMAP_SLICE].any())

@@ -114,5 +114,8 @@ def decode_latents(vae: AutoencoderKL, latents: torch.Tensor) -> np.ndarray:
     param = next(vae.parameters())
     shift = vae.config.shift_factor or 0.0
     z = latents.to(device=param.device, dtype=param.dtype) / vae.config.scaling_factor + shift
-    x = vae.decode(z).sample.float().clamp(-1.0, 1.0)
+    x = vae.decode(z).sample.float()
+    if not bool(torch.isfinite(x).all()):  # NaN would silently become black pixels below
+        raise ValueError("the VAE decoder produced NaN/inf pixels (non-finite latents or VAE weights)")
+    x = x.clamp(-1.0, 1.0)
     return ((x + 1.0) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

@@ -1,7 +1,10 @@
 """What the four task pipelines share: the diffusers `DiffusionPipeline` base, input checks, prompt and VAE
-encoding, the call into the one denoising core (`core.denoise`), Φ-decoding of colormaps, output formatting.
+encoding, the working frame (`unigs.pipelines.frame`), the call into the one denoising core
+(`core.denoise`), Φ-decoding of colormaps, output formatting.
 
-A task subclass only builds its Table-2 conditions (via `unigs.conditions`) and reads its outputs.
+A task subclass converts its own inputs (image, coarse mask, colormap, names) and calls :meth:`run_task`;
+class attributes say which half Table 2 marks ✗ (`known_half`), whether Φ keeps the background and
+whether outputs are clipped to the coarse region.
 """
 
 from __future__ import annotations
@@ -16,14 +19,21 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
-from unigs.conditions import TASK_IDS, check_task, control_source, prompt_for
-from unigs.pipelines import core
+from unigs.checks import check_number
+from unigs.conditions import TASK_IDS, check_task, control_source, full_mask, prompt_for
+from unigs.io import check_image_size
+from unigs.pipelines import core, frame, saving
 from unigs.pipelines.inputs import check_output_type, format_images
+
+UNTRAINED_COLORMAP_WARNING = (
+    "this model's colormap output channels are all zero (an SD-inpainting UNet widened to 13/8 and never "
+    "fine-tuned): its colormaps and the masks decoded from them say nothing about the input; fine-tune it "
+    "with `unigs train` first")
 
 
 @dataclass
 class UniGSPipelineOutput(BaseOutput):
-    """Output of every UniGS pipeline (batch of B).
+    """Output of every UniGS pipeline (batch of B = inputs × `num_images_per_prompt`), at the input's size.
 
     Attributes:
         images: B generated (or, for the segmentation tasks, input) images — list of PIL images (`"pil"`),
@@ -31,64 +41,146 @@ class UniGSPipelineOutput(BaseOutput):
         colormaps: B entity colormaps M̂_c in the same format (black = background).
         masks: B entity masks Φ(M̂_c), each `(K_b, H, W) bool` (numpy; torch for `"pt"`), K_b may be 0.
         rles: B lists of COCO RLE dicts (`unigs.io.masks_to_rle`), one per mask.
+        scores: B arrays `(K_b,) float64` in [0, 1]: each mask's colour purity (`unigs.records.color_purity`).
     """
 
     images: list[PIL.Image.Image] | np.ndarray | torch.Tensor
     colormaps: list[PIL.Image.Image] | np.ndarray | torch.Tensor
     masks: list[np.ndarray] | list[torch.Tensor]
     rles: list[list[dict]]
+    scores: list[np.ndarray] | None = None
 
 
 class UniGSPipeline(DiffusionPipeline):
-    """Base of the four UniGS pipelines; build one with `Pipeline.from_components(load_unigs(path))`.
+    """Base of the four UniGS pipelines.
 
+    Build one with `Pipeline.from_pretrained(path)` (a UniGS folder or file, or a local SD-1.5-inpainting
+    folder/file that is widened 9/4 → 13/8) or `Pipeline.from_components(load_unigs(path))`.
     Components: `unet` (13-in / 8-out `UNet2DConditionModel`), `vae` (`AutoencoderKL`), `text_encoder` and
-    `tokenizer` (CLIP or MiniLM), `scheduler` (any diffusers scheduler; DDIM by default).
+    `tokenizer` (CLIP or MiniLM), `scheduler` (any diffusers scheduler; DDIM by default); `meta` (the model's
+    description: `image_size`, `grid`, `tasks`, ...; `unigs.models.loading.UniGSComponents`).
     """
 
     task: ClassVar[str] = ""
     # the ✗ half of Table 2 that the core keeps equal to the noised control, or None
     known_half: ClassVar[str | None] = None
+    keep_background: ClassVar[bool] = False  # Φ keeps the black cluster as an entity (entity task)
+    clip_to_region: ClassVar[bool] = False  # colormap and masks only speak about the coarse region
+    default_num_inference_steps: ClassVar[int] = 200
     model_cpu_offload_seq = "text_encoder->unet->vae"
+    _callback_tensor_inputs: ClassVar[list[str]] = ["latents"]
 
-    def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any):
+    def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any,
+                 meta: dict | None = None):
         super().__init__()
         check_task(self.task)
         self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                               scheduler=scheduler)
+        # meta travels in model_index.json, so save_pretrained/from_pretrained keep it
+        self.register_to_config(meta=dict(meta or {}))
         # VAE latent factor: each extra encoder block halves the resolution.
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.meta: dict = {}
+        self._interrupt = False
+        self._guidance_scale = 1.0
+        self._num_timesteps = 0
+
+    @property
+    def meta(self) -> dict:
+        return self.config.meta
+
+    @meta.setter
+    def meta(self, value: dict) -> None:
+        self.register_to_config(meta=dict(value or {}))
 
     @classmethod
     def from_components(cls, components: Any) -> UniGSPipeline:
         """Build from a `unigs.models.loading.UniGSComponents` (or anything with the same attributes)."""
-        pipe = cls(unet=components.unet, vae=components.vae, text_encoder=components.text_encoder,
-                   tokenizer=components.tokenizer, scheduler=components.scheduler)
-        pipe.meta = dict(getattr(components, "meta", None) or {})
-        return pipe
+        return cls(unet=components.unet, vae=components.vae, text_encoder=components.text_encoder,
+                   tokenizer=components.tokenizer, scheduler=components.scheduler,
+                   meta=getattr(components, "meta", None))
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> UniGSPipeline:
+        """Load from LOCAL files (`unigs.pipelines.saving.load_pipeline`): a folder written by
+        `save_pretrained` or `save_unigs`, a UniGS `.safetensors` file, or an SD-1.5-inpainting folder/file
+        (widened 9/4 → 13/8; a single file needs `config_dir=`). Keywords: `config_dir`, `num_tasks`,
+        `torch_dtype`; diffusers' download options are accepted and ignored."""
+        return saving.load_pipeline(cls, pretrained_model_name_or_path, **kwargs)
+
+    def save_pretrained(self, save_directory: Any, **kwargs: Any) -> None:
+        """diffusers' folder (`model_index.json` + one subfolder per component) that `from_pretrained`,
+        `unigs.models.loading.load_unigs` and `DiffusionPipeline.from_pretrained(...,
+        trust_remote_code=True)` all read back, meta included (`unigs.pipelines.saving`)."""
+        super().save_pretrained(save_directory, **kwargs)
+        saving.finish_saved_folder(self, save_directory)
+
+    # -- diffusers-style properties -----------------------------------------------------------------
 
     @property
     def size_multiple(self) -> int:
-        """Image sides must be multiples of this: VAE factor × UNet downsampling."""
+        """Working sides are multiples of this: VAE factor × UNet downsampling."""
         return self.vae_scale_factor * 2 ** (len(self.unet.config.down_block_types) - 1)
+
+    @property
+    def default_size(self) -> int:
+        """The model's working resolution (px): `meta["image_size"]`, else UNet sample size × VAE factor."""
+        size = (self.meta or {}).get("image_size")
+        return int(size) if size else int(self.unet.config.sample_size) * self.vae_scale_factor
+
+    def working_frame(self, height: int, width: int, box_height: int | None = None,
+                      box_width: int | None = None) -> frame.WorkFrame:
+        """The working frame of a `height` × `width` input (`unigs.pipelines.frame`) for the working box
+        `box_height` × `box_width` (None: the model's `default_size`)."""
+        box = (box_height or self.default_size, box_width or self.default_size)
+        return frame.plan_frame(height, width, box, self.size_multiple)
+
+    @property
+    def colormap_untrained(self) -> bool:
+        """True for a widened SD-inpainting UNet whose colormap channels were never trained."""
+        from unigs.models.unet import colormap_head_is_untrained
+
+        return colormap_head_is_untrained(self.unet)
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        """Set `pipe._interrupt = True` (e.g. from `callback_on_step_end`) to skip the remaining steps."""
+        return self._interrupt
 
     # -- checks -------------------------------------------------------------------------------------
 
     def check_inputs(self, images: np.ndarray, num_inference_steps: int, guidance_scale: float,
-                     output_type: str, names: list[list[str]] | None = None) -> None:
-        """Shared checks on already-converted inputs (`images` `(B, H, W, 3) uint8`)."""
+                     output_type: str, names: list[list[str]] | None = None, height: int | None = None,
+                     width: int | None = None, num_images_per_prompt: int = 1,
+                     callback_on_step_end_tensor_inputs: list[str] | None = None) -> None:
+        """Shared checks on already-converted inputs (`images` `(B, H, W, 3) uint8`, any H × W)."""
         check_task(self.task)
         check_output_type(output_type)
-        h, w = images.shape[1:3]
-        m = self.size_multiple
-        if h % m or w % m:
-            raise ValueError(f"image size {h}x{w} (HxW) must be divisible by {m} (VAE factor "
-                             f"{self.vae_scale_factor} x UNet downsampling {m // self.vae_scale_factor})")
+        for name, value in (("height", height), ("width", width)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, is {value!r}")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be a positive integer, is {num_inference_steps!r}")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, is {guidance_scale}")
+        if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise ValueError(f"num_images_per_prompt must be a positive integer, "
+                             f"is {num_images_per_prompt!r}")
+        check_number("guidance_scale", guidance_scale, low=0)  # NaN / inf refused, not read as "no guidance"
+        check_image_size(int(images.shape[1]), int(images.shape[2]), "the input image")
+        for key in callback_on_step_end_tensor_inputs or []:
+            if key not in self._callback_tensor_inputs:
+                raise ValueError(f"callback_on_step_end_tensor_inputs must be in "
+                                 f"{self._callback_tensor_inputs}, got {key!r}")
         if names is not None:
             for i, ns in enumerate(names):
                 if not ns:
@@ -127,17 +219,33 @@ class UniGSPipeline(DiffusionPipeline):
 
     # -- encoding -----------------------------------------------------------------------------------
 
-    def encode_prompts(self, prompts: list[str],
-                       guidance_scale: float) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Text states `(B, L, D)` of `prompts`, and of "" when classifier-free guidance is on."""
+    def encode_prompts(self, prompts: list[str], guidance_scale: float,
+                       negative_prompt: str | list[str] | None = None,
+                       prompt_embeds: torch.Tensor | None = None,
+                       negative_prompt_embeds: torch.Tensor | None = None,
+                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Text states `(B, L, D)` of `prompts` (or `prompt_embeds`), and of the negative prompt (default "")
+        when classifier-free guidance is on."""
         from unigs.models.text import encode_prompt
 
-        device = self._execution_device
-        cond = encode_prompt(self.tokenizer, self.text_encoder, prompts, device)
-        uncond = encode_prompt(self.tokenizer, self.text_encoder, [""] * len(prompts), device) \
-            if guidance_scale > 1.0 else None
+        device, batch = self._execution_device, len(prompts)
+        cond = prompt_embeds if prompt_embeds is not None else \
+            encode_prompt(self.tokenizer, self.text_encoder, prompts, device)
+        uncond = None
+        if guidance_scale > 1.0:
+            if negative_prompt_embeds is not None:
+                uncond = negative_prompt_embeds
+            else:
+                negative = [negative_prompt or ""] * batch if negative_prompt is None or \
+                    isinstance(negative_prompt, str) else list(negative_prompt)
+                if len(negative) != batch:
+                    raise ValueError(f"negative_prompt gives {len(negative)} prompts for {batch} images")
+                uncond = encode_prompt(self.tokenizer, self.text_encoder, negative, device)
+        for name, t in (("prompt_embeds", cond), ("negative_prompt_embeds", uncond)):
+            if t is not None and (t.ndim != 3 or len(t) != batch):
+                raise ValueError(f"{name} must be (B={batch}, L, D), got shape {tuple(t.shape)}")
         dtype = self.unet.dtype
-        return cond.to(dtype), (uncond.to(dtype) if uncond is not None else None)
+        return cond.to(device, dtype), (uncond.to(device, dtype) if uncond is not None else None)
 
     def encode_pixels(self, pixels: np.ndarray) -> torch.Tensor:
         """Υ: `(B, H, W, 3) uint8` → scaled latents `(B, 4, H/f, W/f)` on the execution device."""
@@ -157,22 +265,151 @@ class UniGSPipeline(DiffusionPipeline):
 
     def generate(self, prompts: list[str], controls: np.ndarray, coarse_masks: np.ndarray, *,
                  num_inference_steps: int, guidance_scale: float, generator: Any, latents: Any,
-                 eta: float, fix_known_half: bool, **core_kwargs: Any) -> torch.Tensor:
-        """Conditions in pixels → ẑ_0 `(B, 8, h, w)` via the shared core (Eq. 8, 11).
+                 eta: float, fix_known_half: bool, negative_prompt: Any = None, prompt_embeds: Any = None,
+                 negative_prompt_embeds: Any = None, callback_on_step_end: Any = None,
+                 callback_on_step_end_tensor_inputs: list[str] | None = None,
+                 **core_kwargs: Any) -> torch.Tensor:
+        """Conditions in pixels (working frame) → ẑ_0 `(B, 8, h, w)` via the shared core (Eq. 8, 11).
 
         `controls` `(B, H, W, 3) uint8` are the Table-2 control images, `coarse_masks` `(B, H, W) bool` m_c.
         `core_kwargs` go to `core.denoise` unchanged (`known`, `resample_jumps`, `init_latents`, `strength`).
         """
         device = self._execution_device
+        self._guidance_scale, self._interrupt = guidance_scale, False
         control = self.encode_pixels(controls)
         mask_latent = core.mask_to_latent(torch.from_numpy(coarse_masks).to(device), control.shape[-2:])
-        prompt_embeds, negative_embeds = self.encode_prompts(prompts, guidance_scale)
+        cond, uncond = self.encode_prompts(prompts, guidance_scale, negative_prompt, prompt_embeds,
+                                           negative_prompt_embeds)
+        tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
+
+        def on_step(i: int, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+            if callback_on_step_end is None:
+                return None
+            returned = callback_on_step_end(self, i, t, {k: x for k in tensor_inputs}) or {}
+            return returned.get("latents")
+
+        self._num_timesteps = num_inference_steps
         return core.denoise(
-            self.unet, self.scheduler, control=control, mask_latent=mask_latent, prompt_embeds=prompt_embeds,
-            negative_prompt_embeds=negative_embeds, guidance_scale=guidance_scale,
+            self.unet, self.scheduler, control=control, mask_latent=mask_latent, prompt_embeds=cond,
+            negative_prompt_embeds=uncond, guidance_scale=guidance_scale,
             task_id=TASK_IDS[self.task], num_inference_steps=num_inference_steps, generator=generator,
             known_half=self.known_half if fix_known_half else None, latents=latents, eta=eta,
-            progress_bar=self.progress_bar, **core_kwargs)
+            progress_bar=self.progress_bar, callback=on_step, interrupt=lambda: self.interrupt,
+            **core_kwargs)
+
+    # -- one task call, from user inputs in their own frame to outputs in that frame -----------------
+
+    def run_task(self, source: np.ndarray, coarse: np.ndarray | None, names: list[list[str]], *,
+                 num_inference_steps: int, guidance_scale: float, num_images_per_prompt: int = 1,
+                 height: int | None = None, width: int | None = None, prompt: Any = None,
+                 fix_known_half: bool = True, paste_back: bool = False, delta: float = 10.0,
+                 output_type: str = "pil", return_dict: bool = True, callback_on_step_end: Any = None,
+                 callback_on_step_end_tensor_inputs: list[str] | None = None,
+                 names_required: bool = True, prepare: Any = None, given_colormaps: np.ndarray | None = None,
+                 **generate_kwargs: Any) -> UniGSPipelineOutput | tuple:
+        """The steps every task shares (numbered as in diffusers' pipelines).
+
+        Args:
+            source: `(B, H, W, 3) uint8` — the image (inpainting, referring, entity) or the colormap
+                (synthesis), at the user's size.
+            coarse: `(B, H, W) bool` m_c, or None for 𝒥 (all ones, also over the padding).
+            names: entity names per image (one empty list per image for the entity task).
+            prepare: optional `(frame, num_images_per_prompt) -> dict` called once the working frame is
+                planned; its dict adds `core.denoise` keywords built in that frame (`known`, `init_latents`,
+                `strength`, `resample_jumps`; see :meth:`work_latents`). The related systems' pipelines
+                (`two_stage`, `guided_inpainting`, `mask_completion`) hold latents this way.
+            given_colormaps: `(B, H, W, 3) uint8` at the input's size: the colormaps to return (and Φ),
+                instead of decoding the model's colormap half (a `prepare` hook holds that half at them);
+                synthesis's pinned colormap is the same case with the source itself.
+            Other arguments: see the task pipelines' `__call__`.
+        """
+        if hasattr(callback_on_step_end, "tensor_inputs"):  # diffusers' PipelineCallback objects
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        # 1. Check and repeat each input num_images_per_prompt times.
+        self.check_inputs(source, num_inference_steps, guidance_scale, output_type,
+                          names=names if (prompt is None and names_required and
+                                          generate_kwargs.get("prompt_embeds") is None) else None,
+                          height=height, width=width, num_images_per_prompt=num_images_per_prompt,
+                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)
+        n = num_images_per_prompt
+        # with prompt_embeds the prompts are not encoded: placeholders keep the batch size
+        prompts = [""] * len(names) if generate_kwargs.get("prompt_embeds") is not None else \
+            self.build_prompts(prompt, names)
+        for key in ("prompt_embeds", "negative_prompt_embeds"):
+            if generate_kwargs.get(key) is not None:
+                generate_kwargs[key] = generate_kwargs[key].repeat_interleave(n, dim=0)
+        if generate_kwargs.get("negative_prompt") is not None and \
+                not isinstance(generate_kwargs["negative_prompt"], str):
+            negative = generate_kwargs["negative_prompt"]
+            generate_kwargs["negative_prompt"] = [p for p in negative for _ in range(n)]
+        source = np.repeat(source, n, axis=0)
+        coarse = None if coarse is None else np.repeat(coarse, n, axis=0)
+        names, prompts = [x for x in names for _ in range(n)], [p for p in prompts for _ in range(n)]
+        batch, h, w = source.shape[:3]
+
+        # 2. Working frame: fit inside height × width (default: the model's size), pad to the multiple.
+        fr = self.working_frame(h, w, height, width)
+        kind = "colormap" if self.known_half == "colormap" else "image"
+        work = frame.to_work(source, fr, kind)
+        work_coarse = np.stack([full_mask(*fr.padded)] * batch) if coarse is None else \
+            frame.to_work(coarse, fr, "mask")
+        pinned_colormap = given_colormaps is not None or (fix_known_half and self.known_half == "colormap")
+        reads_model_colormap = not pinned_colormap
+        if prepare is not None:
+            generate_kwargs.update(prepare(fr, n))
+        if reads_model_colormap and self.colormap_untrained:
+            warnings.warn(UNTRAINED_COLORMAP_WARNING, UserWarning, stacklevel=3)
+
+        # 3. Table-2 controls and prompts; 4. denoise (the ✗ half pinned unless fix_known_half=False).
+        controls = self.build_controls(work_coarse, **({"colormaps": work} if kind == "colormap"
+                                                        else {"images": work}))
+        z0 = self.generate(prompts, controls, work_coarse, num_inference_steps=num_inference_steps,
+                           guidance_scale=guidance_scale, fix_known_half=fix_known_half,
+                           callback_on_step_end=callback_on_step_end,
+                           callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                           **generate_kwargs)
+
+        # 5. Decode the generated halves (one VAE call); the pinned half's answer is the input itself.
+        want_image = not (fix_known_half and self.known_half == "image")
+        halves = ([z0[:, :4]] if want_image else []) + ([z0[:, 4:]] if reads_model_colormap else [])
+        decoded = self.decode_latents(torch.cat(halves))
+        images = frame.to_original(decoded[:batch], fr, "image") if want_image else source
+        region = np.ones((batch, h, w), bool) if coarse is None else coarse
+        if want_image and paste_back:  # the VAE round trip alters pixels outside m_c: keep the original
+            images = np.where(region[..., None], images, source).astype(np.uint8)
+
+        # 6. Φ: in the working frame on the model's colormap, then back to the input's frame.
+        if reads_model_colormap:
+            work_cmaps = decoded[-batch:]
+            if self.clip_to_region:
+                work_cmaps = (work_cmaps * work_coarse[..., None]).astype(np.uint8)
+            work_masks = self.masks_from_colormaps(work_cmaps, work_coarse if self.clip_to_region else None,
+                                                   delta, self.keep_background)
+            colormaps = frame.to_original(work_cmaps, fr, "colormap")
+            masks = [frame.masks_to_original(m, fr) for m in work_masks]
+        else:
+            colormaps = source if given_colormaps is None else np.repeat(given_colormaps, n, axis=0)
+            masks = self.masks_from_colormaps(colormaps, None, delta, self.keep_background)
+        if self.clip_to_region:
+            colormaps = (colormaps * region[..., None]).astype(np.uint8)
+            masks = [m & r[None] for m, r in zip(masks, region, strict=True)]
+        masks = [m[m.any(axis=(1, 2))] for m in masks]
+        out = self.format_output(images, colormaps, masks, output_type)
+        self.maybe_free_model_hooks()
+        return out if return_dict else out.to_tuple()
+
+    def work_latents(self, pixels: np.ndarray, fr: frame.WorkFrame, kind: str,
+                     repeat: int = 1) -> torch.Tensor:
+        """Υ of `pixels` `(B, H, W, 3) uint8` (input's size, each repeated `repeat` times) in the working
+        frame `fr` (`kind` "image" or "colormap", `frame.to_work`) → `(B·repeat, 4, h, w)` scaled latents."""
+        return self.encode_pixels(frame.to_work(np.repeat(pixels, repeat, axis=0), fr, kind))
+
+    def work_known_cells(self, known: np.ndarray, fr: frame.WorkFrame, repeat: int = 1) -> torch.Tensor:
+        """Known pixels `(B, H, W) bool` (input's size) → the latent cells of `fr` known entirely,
+        `(B·repeat, 1, h, w)` float in {0, 1} (`frame.known_to_work`, then `core.known_cells`)."""
+        work = frame.known_to_work(np.repeat(known, repeat, axis=0), fr)
+        size = (fr.padded[0] // self.vae_scale_factor, fr.padded[1] // self.vae_scale_factor)
+        return core.known_cells(torch.from_numpy(work).to(self._execution_device), size)
 
     # -- outputs ------------------------------------------------------------------------------------
 
@@ -201,11 +438,15 @@ class UniGSPipeline(DiffusionPipeline):
     @staticmethod
     def format_output(images: np.ndarray, colormaps: np.ndarray, masks: list[np.ndarray],
                       output_type: str) -> UniGSPipelineOutput:
-        """Pack uint8 images/colormaps and bool masks into a :class:`UniGSPipelineOutput` of `output_type`."""
+        """Pack uint8 images/colormaps and bool masks into a :class:`UniGSPipelineOutput` of `output_type`;
+        the scores are the masks' colour purity in their colormap."""
         from unigs.io import masks_to_rle
+        from unigs.records import color_purity
 
         rles = [masks_to_rle(m) for m in masks]
+        scores = [color_purity(c, m) for c, m in zip(colormaps, masks, strict=True)]
         if output_type == "pt":
             masks = [torch.from_numpy(np.ascontiguousarray(m)) for m in masks]
         return UniGSPipelineOutput(images=format_images(images, output_type),
-                                   colormaps=format_images(colormaps, output_type), masks=masks, rles=rles)
+                                   colormaps=format_images(colormaps, output_type), masks=masks, rles=rles,
+                                   scores=scores)

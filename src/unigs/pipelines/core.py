@@ -174,6 +174,20 @@ def _renoise(scheduler: object, x: torch.Tensor, t_from: torch.Tensor, t_to: tor
     return ratio.sqrt() * x + (1 - ratio).sqrt() * eps
 
 
+def check_finite_latents(x: torch.Tensor, index: int, total: int, t: torch.Tensor | int,
+                         guidance_scale: float) -> None:
+    """Stop the sampler with a sentence naming the step when the latents hold NaN or inf.
+
+    Non-finite latents never recover: left running they decode to a black image and a colormap Φ reads as
+    one whole-image mask, returned as if it were a result. Causes: NaN/inf in the weights (a damaged file),
+    an fp16 overflow, an extreme guidance scale.
+    """
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"sampling produced NaN/inf latents at step {index + 1} of {total} (timestep "
+                         f"{int(t)}, guidance_scale {guidance_scale}); the model weights hold non-finite "
+                         "values, or the dtype overflowed (try float32 or a smaller guidance scale)")
+
+
 def denoise(
     unet: torch.nn.Module,
     scheduler: object,
@@ -194,6 +208,8 @@ def denoise(
     resample_jumps: int = 0,
     init_latents: torch.Tensor | None = None,
     strength: float = 1.0,
+    callback: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor | None] | None = None,
+    interrupt: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Run the sampler from noise to ẑ_0 for both halves.
 
@@ -217,6 +233,11 @@ def denoise(
             starts at the matching timestep from `init_latents` noised with the loop's noise draw.
         strength: in [0, 1]; 1 = from pure noise (the default), 0 = no step at all (returns `init_latents`
             with the known entries applied).
+        callback: `(i, t, latents) -> latents | None`, called after every step with the `(B, 8, h, w)`
+            latents (known half already pinned); a returned tensor replaces them (diffusers'
+            `callback_on_step_end`).
+        interrupt: `() -> bool`, read before every step; once True the remaining steps are skipped and the
+            latents of the last finished step are returned (diffusers' `interrupt` property).
 
     Returns:
         ẑ_0, `(B, 8, h, w)`: image latent (channels 0–3) ‖ colormap latent (4–7), still scaled.
@@ -246,6 +267,9 @@ def denoise(
     if noise.shape != shape:
         raise ValueError(f"latents must have shape {shape}, got {tuple(noise.shape)}")
     noise = noise.to(device=device, dtype=dtype)
+    if not bool(torch.isfinite(noise).all()) or not bool(torch.isfinite(control).all()):
+        raise ValueError("the initial latents or the control latent hold NaN/inf values (before step 1); "
+                         "check the given latents and the VAE weights")
     if init_latents is not None and tuple(init_latents.shape) != shape:
         raise ValueError(f"init_latents must have shape {shape}, got {tuple(init_latents.shape)}")
     if init_latents is not None and strength < 1.0:
@@ -296,9 +320,15 @@ def denoise(
     bar = progress_bar(total=len(timesteps)) if progress_bar is not None else None
     try:
         for i, t in enumerate(timesteps):
+            if interrupt is not None and interrupt():
+                break
             x = step(i, t, x)
             for _ in range(resample_jumps if i + 1 < len(timesteps) else 0):
                 x = step(i, t, known_at(i, _renoise(scheduler, x, timesteps[i + 1], t, generator)))
+            check_finite_latents(x, i, len(timesteps), t, guidance_scale)
+            if callback is not None:
+                replaced = callback(i, t, x)
+                x = x if replaced is None else replaced
             if bar is not None:
                 bar.update()
     finally:

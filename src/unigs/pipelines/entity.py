@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
-from unigs.conditions import full_mask
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
 from unigs.pipelines.inputs import to_rgb_batch
+
+# The sampler step count of this pipeline (the paper: 200 DDIM steps); the CLI reads it too.
+# Default sampling (issue 16; docs/results.md, "Sampling"): the cheapest setting of
+# benchmarks/sampling.py that is as good as the best on held-out scenes. At zero terminal SNR one
+# DDIM step is the read-out x̂_0 = −v̂ at t = T.
+NUM_INFERENCE_STEPS = 1
+GUIDANCE_SCALE = 1.0
 
 
 class UniGSEntityPipeline(UniGSPipeline):
@@ -22,22 +28,33 @@ class UniGSEntityPipeline(UniGSPipeline):
 
     task = "entity"
     known_half = "image"
+    keep_background = True
+    default_num_inference_steps = NUM_INFERENCE_STEPS
 
     @torch.no_grad()
     def __call__(
         self,
         image: Any,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 1.0,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
         prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
         fix_known_half: bool = True,
         delta: float = 10.0,
         output_type: str = "pil",
-    ) -> UniGSPipelineOutput:
-        """Segment every entity of `image`.
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> UniGSPipelineOutput | tuple:
+        """Segment every entity of `image` (any size).
 
         Args:
             guidance_scale: default 1 (no guidance): the prompt is the same fixed sentence for every image, so
@@ -46,30 +63,14 @@ class UniGSEntityPipeline(UniGSPipeline):
             Other arguments as in :class:`UniGSInpaintPipeline`.
 
         Returns:
-            masks: `(K, H, W) bool` per image, background kept as entities.
+            masks: `(K, H, W) bool` per image at the input's size, background kept as entities.
         """
-        # 1. Convert and check inputs.
         images = to_rgb_batch(image)
-        batch, h, w = images.shape[:3]
-        self.check_inputs(images, num_inference_steps, guidance_scale, output_type)
-
-        # 2. Table-2 conditions: m_c = J, control = I_0, the fixed panoptic prompt.
-        coarse = np.stack([full_mask(h, w)] * batch)
-        controls = self.build_controls(coarse, images=images)
-        prompts = self.build_prompts(prompt, [[] for _ in range(batch)])
-
-        # 3. Denoise (image half pinned to the control unless fix_known_half=False).
-        z0 = self.generate(prompts, controls, coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                           fix_known_half=fix_known_half)
-
-        # 4. Decode the colormap half (and the image half only when the model generated it).
-        if fix_known_half:
-            colormaps, out_images = self.decode_latents(z0[:, 4:]), images
-        else:
-            decoded = self.decode_latents(torch.cat([z0[:, :4], z0[:, 4:]]))
-            out_images, colormaps = decoded[:batch], decoded[batch:]
-
-        # 5. Φ with the background kept.
-        masks = self.masks_from_colormaps(colormaps, None, delta, keep_background=True)
-        return self.format_output(out_images, colormaps, masks, output_type)
+        return self.run_task(
+            images, None, [[] for _ in images], num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+            num_images_per_prompt=num_images_per_prompt, height=height, width=width, generator=generator,
+            latents=latents, eta=eta, prompt=prompt, prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds, fix_known_half=fix_known_half, delta=delta,
+            output_type=output_type, return_dict=return_dict, callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, names_required=False)

@@ -18,6 +18,7 @@ other colours refused in one sentence, and the entities re-painted with Ψ's loc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,12 @@ import numpy as np
 import PIL.Image
 import torch
 
+from unigs.checks import check_number
 from unigs.codec import palette
 from unigs.codec.snap import DEFAULT_TOLERANCE, canonical_colormap
-from unigs.pipelines import core
+from unigs.pipelines import core, frame
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
-from unigs.pipelines.inpainting import UniGSInpaintPipeline
+from unigs.pipelines.inpainting import GUIDANCE_SCALE, NUM_INFERENCE_STEPS, UniGSInpaintPipeline
 from unigs.pipelines.inputs import format_images, to_mask_batch, to_names_batch, to_rgb_batch
 
 
@@ -47,12 +49,17 @@ def _with_guides(out: UniGSPipelineOutput, guides: np.ndarray, onestep: np.ndarr
                  output_type: str) -> UniGSGuidedInpaintOutput:
     extra = None if onestep is None else format_images(onestep, output_type)
     return UniGSGuidedInpaintOutput(images=out.images, colormaps=out.colormaps, masks=out.masks,
-                                    rles=out.rles, guides=format_images(guides, output_type),
+                                    rles=out.rles, scores=out.scores,
+                                    guides=format_images(guides, output_type),
                                     onestep_images=extra)
 
 
 class UniGSGuidedInpaintPipeline(UniGSPipeline):
     """Image + hole + names (+ optional edited colormap) → image inpainted as the colormap says (module doc).
+
+    The inpainting task's conditions; no half is pinned by the class (`known_half = None`): the colormap
+    half and the context are held by the `prepare` hook of :meth:`run_task`, in the working frame, so any
+    input size works and outputs come back at the input's size.
 
     >>> pipe = UniGSGuidedInpaintPipeline.from_components(load_unigs("model"))     # doctest: +SKIP
     >>> guide = pipe.predict_colormap(["dog"], image, hole).guides[0]             # edit it, then:
@@ -60,7 +67,9 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
     """
 
     task = "inpainting"
-    known_half = "colormap"
+    known_half = None
+    clip_to_region = True
+    default_num_inference_steps = NUM_INFERENCE_STEPS
 
     def _inpainter(self) -> UniGSInpaintPipeline:
         pipe = UniGSInpaintPipeline(**self.components)
@@ -69,18 +78,20 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         return pipe
 
     @torch.no_grad()
-    def predict_colormap(self, names: Any, image: Any, mask_image: Any, num_inference_steps: int = 200,
-                         guidance_scale: float = 7.5, generator: Any = None, latents: Any = None,
-                         eta: float = 0.0, prompt: Any = None, delta: float = 10.0,
-                         output_type: str = "np") -> UniGSGuidedInpaintOutput:
-        """Step 1: the hole's colormap by UniGS inpainting, re-painted with exact Ψ colours.
+    def predict_colormap(self, names: Any, image: Any, mask_image: Any,
+                         num_inference_steps: int = NUM_INFERENCE_STEPS,
+                         guidance_scale: float = GUIDANCE_SCALE, output_type: str = "np",
+                         **kwargs: Any) -> UniGSGuidedInpaintOutput:
+        """Step 1: the hole's colormap by UniGS inpainting (any size), re-painted with exact Ψ colours.
 
-        Returns `guides` (the clean colormaps, black outside the hole), `onestep_images` and `images` (the
-        unguided inpainting), `colormaps` (the raw decoded ones), `masks`/`rles` (Φ of them).
+        `kwargs` go to :class:`UniGSInpaintPipeline` (generator, height, width, callbacks, ...).
+        Returns `guides` (the clean colormaps, black outside the hole, at the image's size),
+        `onestep_images` and `images` (the unguided inpainting), `colormaps` (the raw decoded ones),
+        `masks`/`rles` (Φ of them).
         """
+        kwargs["output_type"] = "np"
         out = self._inpainter()(names, image, mask_image, num_inference_steps=num_inference_steps,
-                                guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                                prompt=prompt, delta=delta, output_type="np")
+                                guidance_scale=guidance_scale, **kwargs)
         grid = int(self.meta.get("grid", 11))
         h, w = out.images.shape[1:3]
         guides = np.stack([palette.encode(m, grid=grid) if len(m) else np.zeros((h, w, 3), np.uint8)
@@ -95,8 +106,12 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         image: Any,
         mask_image: Any,
         colormap: Any = None,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
@@ -107,6 +122,8 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         tolerance: int = DEFAULT_TOLERANCE,
         delta: float = 10.0,
         output_type: str = "pil",
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> UniGSGuidedInpaintOutput:
         """Inpaint the hole `mask_image` of `image` following `colormap` (None = predict it first).
 
@@ -117,7 +134,7 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
             keep_context: hold the image latent outside the hole at the noised Υ(I_0) every step.
             resample_jumps: RePaint resampling jumps per step (`core.denoise`; DDIM only).
             tolerance: max per-channel distance of a colormap pixel to its palette colour.
-            Other arguments as in :class:`UniGSInpaintPipeline`.
+            Other arguments as in :class:`UniGSInpaintPipeline` (any input size; outputs at that size).
 
         Returns:
             images: the guided inpainting; colormaps and `guides`: the guides; masks/rles: the guide's
@@ -128,10 +145,13 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         batch = len(images)
         hole = to_mask_batch(mask_image, batch, images.shape[1:3])
         names = to_names_batch(names, batch)
-        self.check_inputs(images, num_inference_steps, guidance_scale, output_type,
-                          names=names if prompt is None else None)
+        check_number("resample_jumps", resample_jumps, low=0, integer=True)
         grid = int(self.meta.get("grid", 11))
-        onestep = None
+        onestep, n = None, num_images_per_prompt
+        common = {"negative_prompt": negative_prompt, "height": height, "width": width,
+                  "generator": generator, "eta": eta, "prompt": prompt,
+                  "callback_on_step_end": callback_on_step_end,
+                  "callback_on_step_end_tensor_inputs": callback_on_step_end_tensor_inputs}
         if colormap is not None:
             user = to_rgb_batch(colormap, name="colormap")
             if len(user) == 1 and batch > 1:
@@ -142,42 +162,31 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
                                  f"{batch}; they must match")
             guides = np.stack([canonical_colormap(c, hole[b], grid, tolerance) for b, c in enumerate(user)])
         else:
-            # 2. Step 1 (SP-Net): predict the hole's segmentation.
+            # 2. Step 1 (SP-Net): predict the hole's segmentation, num_images_per_prompt guides per image;
+            # step 2 then paints one image per guide.
             first = self.predict_colormap(names, images, hole, num_inference_steps=num_inference_steps,
-                                          guidance_scale=guidance_scale, generator=generator, latents=latents,
-                                          eta=eta, prompt=prompt, delta=delta, output_type="np")
+                                          guidance_scale=guidance_scale, num_images_per_prompt=n,
+                                          latents=latents, delta=delta, **common)
             guides, onestep = first.guides, first.onestep_images
+            images, hole = np.repeat(images, n, axis=0), np.repeat(hole, n, axis=0)
+            names = [x for x in names for _ in range(n)]
+            if isinstance(negative_prompt, list | tuple):
+                common["negative_prompt"] = [p for p in negative_prompt for _ in range(n)]
+            n, latents = 1, None
 
-        # 3. Conditions: inpainting task (control = known image), colormap half held at Υ(guide).
-        controls = self.build_controls(hole, images=images)
-        prompts = self.build_prompts(prompt, names)
-        known = None
-        if keep_context:
-            device = self._execution_device
-            outside = core.known_cells(torch.from_numpy(~hole).to(device), self._latent_size(images))
-            known = core.KnownLatent.region("image", self.encode_pixels(images), outside)
-        z0 = self.generate_with_colormap(prompts, controls, hole, guides, known=known,
-                                         num_inference_steps=num_inference_steps,
-                                         guidance_scale=guidance_scale, generator=generator, latents=latents,
-                                         eta=eta, resample_jumps=resample_jumps)
+        # 3. The inpainting task (control = known image) in the working frame; the hook holds the
+        # colormap half at Υ(guide) and, with keep_context, the image outside the hole at Υ(I_0).
+        def hold(fr: frame.WorkFrame, repeat: int) -> dict:
+            known = core.KnownLatent.half("colormap", self.work_latents(guides, fr, "colormap", repeat))
+            if keep_context:
+                outside = self.work_known_cells(~hole, fr, repeat)
+                known = known.union(core.KnownLatent.region(
+                    "image", self.work_latents(images, fr, "image", repeat), outside))
+            return {"known": known, "resample_jumps": int(resample_jumps)}
 
-        # 4. Decode the image; keep the original outside the hole.
-        out_images = self.decode_latents(z0[:, :4])
-        if paste_back:
-            out_images = np.where(hole[..., None], out_images, images).astype(np.uint8)
-
-        # 5. The entities are the guide's (exact colours: Φ recovers them exactly).
-        masks = self.masks_from_colormaps(guides, hole, delta, keep_background=False)
-        return _with_guides(self.format_output(out_images, guides, masks, output_type), guides, onestep,
-                            output_type)
-
-    def _latent_size(self, images: np.ndarray) -> tuple[int, int]:
-        return images.shape[1] // self.vae_scale_factor, images.shape[2] // self.vae_scale_factor
-
-    def generate_with_colormap(self, prompts: list[str], controls: np.ndarray, coarse: np.ndarray,
-                               guides: np.ndarray, known: core.KnownLatent | None = None,
-                               **kwargs: Any) -> torch.Tensor:
-        """`generate` with the colormap half held at Υ(`guides`) `(B, H, W, 3) uint8` (plus `known`)."""
-        colormap_known = core.KnownLatent.half("colormap", self.encode_pixels(guides))
-        return self.generate(prompts, controls, coarse, fix_known_half=False,
-                             known=colormap_known.union(known), **kwargs)
+        out = self.run_task(images, hole, names, num_inference_steps=num_inference_steps,
+                            guidance_scale=guidance_scale, num_images_per_prompt=n, latents=latents,
+                            fix_known_half=True, paste_back=paste_back, delta=delta, output_type=output_type,
+                            prepare=hold, given_colormaps=guides, **common)
+        # 4. The entities are the guide's (exact colours: Φ recovers them exactly).
+        return _with_guides(out, np.repeat(guides, n, axis=0), onestep, output_type)

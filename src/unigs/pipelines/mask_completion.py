@@ -19,51 +19,57 @@ a COCO-style JSON list of RLEs / results (:func:`load_partial`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from unigs.checks import check_number
 from unigs.codec import palette
 from unigs.codec.snap import DEFAULT_TOLERANCE, snap_to_palette
-from unigs.conditions import full_mask
-from unigs.pipelines import core
+from unigs.pipelines import core, frame
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
+from unigs.pipelines.entity import GUIDANCE_SCALE
 from unigs.pipelines.inputs import to_mask_batch, to_rgb_batch
 
+# LDMSeg samples 50 DDIM steps; the entity task's own default (one step, the read-out at t = T) leaves no
+# step for the known part to steer the rest.
+NUM_INFERENCE_STEPS = 50
 
-def load_partial(path: str | Path, size: int | None = None) -> np.ndarray:
-    """A partial segmentation file → colormap `(H, W, 3) uint8` (PNG etc.) or masks `(K, H, W) bool` (JSON).
+
+def load_partial(path: str | Path) -> np.ndarray:
+    """A partial segmentation file → colormap `(H, W, 3) uint8` (PNG etc.) or masks `(K, H, W) bool` (JSON),
+    at its own size, with the checks of `unigs.io` (readable file, pixel limit before decoding).
 
     JSON: a list of COCO RLE dicts, or of objects holding one under "segmentation" (`unigs segment`'s
-    results.json), or a dict with an "annotations" list of those. `size`: resize to size × size first
-    (nearest neighbour, so colours and masks stay exact).
+    `<stem>.json`), or a dict with an "annotations" list of those.
     """
-    import PIL.Image
-
-    from unigs.io import load_image, rle_to_masks
-
-    def resized(a: np.ndarray) -> np.ndarray:
-        if size is None:
-            return a
-        return np.asarray(PIL.Image.fromarray(a).resize((size, size), PIL.Image.NEAREST))
+    from unigs.io import check_image_size, check_input_file, load_image, rle_to_masks
 
     path = Path(path)
     if path.suffix.lower() != ".json":
-        return resized(load_image(path))
-    if not path.exists():
-        raise FileNotFoundError(f"partial masks file {str(path)!r} does not exist")
+        return load_image(path, "partial masks")
+    check_input_file(path, "partial masks file")
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"partial masks file {str(path)!r} is not valid JSON ({err.msg})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"partial masks file {str(path)!r} is not valid JSON ({err})") from None
     items = data.get("annotations", []) if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise ValueError(f"partial masks file {str(path)!r} holds no list of RLE masks")
     rles = [item.get("segmentation", item) if isinstance(item, dict) else item for item in items]
-    masks = rle_to_masks(rles)
-    return masks if size is None else np.stack([resized(m) for m in masks]).astype(bool)
+    for rle in rles:
+        size = rle.get("size") if isinstance(rle, dict) else None
+        if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+            raise ValueError(f"partial masks file {str(path)!r} holds an entry that is not a COCO RLE "
+                             "(a dict with 'size' [H, W] and 'counts')")
+        check_image_size(size[0], size[1], f"partial masks file {path}")
+    try:
+        return rle_to_masks(rles)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"partial masks file {str(path)!r} holds an unreadable RLE ({err})") from None
 
 
 def partial_colormap(partial: Any, size: tuple[int, int], grid: int = 11,
@@ -97,6 +103,8 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
 
     task = "entity"
     known_half = "image"
+    keep_background = True
+    default_num_inference_steps = NUM_INFERENCE_STEPS
 
     @torch.no_grad()
     def __call__(
@@ -104,8 +112,11 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
         image: Any,
         masks: Any,
         known_mask: Any,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 1.0,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
@@ -114,49 +125,55 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
         tolerance: int = DEFAULT_TOLERANCE,
         delta: float = 10.0,
         output_type: str = "pil",
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
     ) -> UniGSPipelineOutput:
         """Complete the segmentation `masks` of `image` outside `known_mask`.
 
         Args:
-            image: the RGB image(s) (forms of `unigs.pipelines.inputs`).
+            image: the RGB image(s), any size (forms of `unigs.pipelines.inputs`).
             masks: the partial segmentation: a colormap `(H, W, 3) uint8` or entity masks `(K, H, W) bool`;
                 for a batch of B images, a sequence of B of those (or a `(B, H, W, 3) uint8` array).
             known_mask: `(H, W)` (or `(B, H, W)`) 1 = the partial segmentation is right here (kept), 0 = to
                 complete. Must have the image's size.
             resample_jumps: RePaint resampling jumps per step (DDIM only; 1 + jumps UNet calls a step).
             tolerance: max per-channel distance of a colormap pixel to its palette colour.
-            Other arguments as in :class:`UniGSEntityPipeline`.
+            Other arguments as in :class:`UniGSEntityPipeline` (working frame of `height` × `width`).
 
         Returns:
-            colormaps: the completed colormap (exactly the partial one on the known pixels); masks: Φ of it
-            with the background kept; images: the input image.
+            colormaps: the completed colormap at the image's size (exactly the partial one on the known
+            pixels); masks: Φ of it with the background kept; images: the input image.
         """
         # 1. Convert and check inputs.
         images = to_rgb_batch(image)
         batch, h, w = images.shape[:3]
         known = to_mask_batch(known_mask, batch, (h, w), name="known mask")
+        check_number("resample_jumps", resample_jumps, low=0, integer=True)
         grid = int(self.meta.get("grid", 11))
         partials = [masks] if batch == 1 else list(masks)
         if len(partials) != batch:
             raise ValueError(f"masks gives {len(partials)} partial segmentations for {batch} images")
         partial = np.stack([partial_colormap(m, (h, w), grid, tolerance) for m in partials])
-        self.check_inputs(images, num_inference_steps, guidance_scale, output_type)
 
-        # 2. Table-2 conditions of the entity task; the colormap half held at Υ(partial) on known cells.
-        coarse = np.stack([full_mask(h, w)] * batch)
-        controls = self.build_controls(coarse, images=images)
-        prompts = self.build_prompts(prompt, [[] for _ in range(batch)])
-        cells = core.known_cells(torch.from_numpy(known).to(self._execution_device),
-                                 (h // self.vae_scale_factor, w // self.vae_scale_factor))
-        held = core.KnownLatent.region("colormap", self.encode_pixels(partial), cells)
+        # 2. The entity task in the working frame (image half = control); the hook holds the colormap
+        # latent at Υ(partial) on the latent cells whose pixels are all known.
+        def hold(fr: frame.WorkFrame, repeat: int) -> dict:
+            cells = self.work_known_cells(known, fr, repeat)
+            values = self.work_latents(partial, fr, "colormap", repeat)
+            return {"known": core.KnownLatent.region("colormap", values, cells),
+                    "resample_jumps": int(resample_jumps)}
 
-        # 3. Denoise (image half = control, known colormap cells = partial).
-        z0 = self.generate(prompts, controls, coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                           fix_known_half=True, known=held, resample_jumps=resample_jumps)
+        out = self.run_task(images, None, [[] for _ in range(batch)], num_inference_steps=num_inference_steps,
+                            guidance_scale=guidance_scale, num_images_per_prompt=num_images_per_prompt,
+                            height=height, width=width, generator=generator, latents=latents, eta=eta,
+                            prompt=prompt, fix_known_half=True, delta=delta, output_type="np",
+                            names_required=False, prepare=hold, callback_on_step_end=callback_on_step_end,
+                            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)
 
-        # 4. Decode, paste the known pixels back exactly, Φ with the background kept.
-        colormaps = self.decode_latents(z0[:, 4:])
-        colormaps = np.where(known[..., None], partial, colormaps).astype(np.uint8)
+        # 3. Paste the known pixels back exactly at the input's size, then Φ there (background kept): the
+        # known part's masks must be the partial map's own, not their round trip through the frame.
+        n = num_images_per_prompt
+        known, partial = np.repeat(known, n, axis=0), np.repeat(partial, n, axis=0)
+        colormaps = np.where(known[..., None], partial, out.colormaps).astype(np.uint8)
         out_masks = self.masks_from_colormaps(colormaps, None, delta, keep_background=True)
-        return self.format_output(images, colormaps, out_masks, output_type)
+        return self.format_output(np.asarray(out.images), colormaps, out_masks, output_type)

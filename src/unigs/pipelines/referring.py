@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
 from unigs.pipelines.inputs import to_mask_batch, to_names_batch, to_rgb_batch
+
+# The sampler step count of this pipeline (the paper: 200 DDIM steps); the CLI reads it too.
+# Default sampling (issue 16; docs/results.md, "Sampling"): the cheapest setting of
+# benchmarks/sampling.py that is as good as the best on held-out scenes. At zero terminal SNR one
+# DDIM step is the read-out x̂_0 = −v̂ at t = T.
+NUM_INFERENCE_STEPS = 1
+GUIDANCE_SCALE = 1.0
 
 
 class UniGSReferringPipeline(UniGSPipeline):
@@ -22,24 +29,35 @@ class UniGSReferringPipeline(UniGSPipeline):
 
     task = "referring"
     known_half = "image"
+    clip_to_region = True
+    default_num_inference_steps = NUM_INFERENCE_STEPS
 
     @torch.no_grad()
     def __call__(
         self,
-        names: str | list[str] | list[list[str]],
+        names: str | list[str] | list[list[str]] | None,
         image: Any,
         mask_image: Any,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
         prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
         fix_known_half: bool = True,
         delta: float = 10.0,
         output_type: str = "pil",
-    ) -> UniGSPipelineOutput:
-        """Find the entities called `names` inside the region `mask_image` of `image`.
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> UniGSPipelineOutput | tuple:
+        """Find the entities called `names` inside the region `mask_image` of `image` (any size).
 
         Args:
             fix_known_half: pin the image half to the control (default; the returned images are the inputs);
@@ -47,34 +65,16 @@ class UniGSReferringPipeline(UniGSPipeline):
             Other arguments as in :class:`UniGSInpaintPipeline`.
 
         Returns:
-            masks: `(K, H, W) bool` per image, clipped to m_c, K = 0 when nothing named is found;
-            colormaps: the predicted colormaps, black outside m_c.
+            masks: `(K, H, W) bool` per image at the input's size, clipped to m_c, K = 0 when nothing named
+            is found; colormaps: the predicted colormaps, black outside m_c.
         """
-        # 1. Convert and check inputs.
         images = to_rgb_batch(image)
-        batch = len(images)
-        coarse = to_mask_batch(mask_image, batch, images.shape[1:3])
-        names = to_names_batch(names, batch)
-        self.check_inputs(images, num_inference_steps, guidance_scale, output_type,
-                          names=names if prompt is None else None)
-
-        # 2. Table-2 conditions: control = I_0, m_c = the coarse mask.
-        controls = self.build_controls(coarse, images=images)
-        prompts = self.build_prompts(prompt, names)
-
-        # 3. Denoise (image half pinned to the control unless fix_known_half=False).
-        z0 = self.generate(prompts, controls, coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                           fix_known_half=fix_known_half)
-
-        # 4. Decode the colormap half (and the image half only when the model generated it).
-        if fix_known_half:
-            colormaps, out_images = self.decode_latents(z0[:, 4:]), images
-        else:
-            decoded = self.decode_latents(torch.cat([z0[:, :4], z0[:, 4:]]))
-            out_images, colormaps = decoded[:batch], decoded[batch:]
-        colormaps = (colormaps * coarse[..., None]).astype(np.uint8)
-
-        # 5. Φ: masks inside the coarse region, background dropped.
-        masks = self.masks_from_colormaps(colormaps, coarse, delta, keep_background=False)
-        return self.format_output(out_images, colormaps, masks, output_type)
+        coarse = to_mask_batch(mask_image, len(images), images.shape[1:3])
+        return self.run_task(
+            images, coarse, to_names_batch(names, len(images)), num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+            num_images_per_prompt=num_images_per_prompt, height=height, width=width, generator=generator,
+            latents=latents, eta=eta, prompt=prompt, prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds, fix_known_half=fix_known_half, delta=delta,
+            output_type=output_type, return_dict=return_dict, callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
-from unigs.conditions import full_mask
 from unigs.pipelines.base import UniGSPipeline, UniGSPipelineOutput
 from unigs.pipelines.inputs import to_names_batch, to_rgb_batch
+
+# The sampler step count of this pipeline (the paper: 200 DDIM steps); the CLI reads it too.
+# Default sampling (issue 16; docs/results.md, "Sampling"): the cheapest setting of
+# benchmarks/sampling.py that is as good as the best on held-out scenes. At zero terminal SNR one
+# DDIM step is the read-out x̂_0 = −v̂ at t = T.
+NUM_INFERENCE_STEPS = 20
+GUIDANCE_SCALE = 7.5
 
 
 class UniGSSynthesisPipeline(UniGSPipeline):
@@ -22,60 +28,53 @@ class UniGSSynthesisPipeline(UniGSPipeline):
 
     task = "synthesis"
     known_half = "colormap"
+    default_num_inference_steps = NUM_INFERENCE_STEPS
 
     @torch.no_grad()
     def __call__(
         self,
-        names: str | list[str] | list[list[str]],
+        names: str | list[str] | list[list[str]] | None,
         colormap: Any,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
         prompt: str | list[str] | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
         fix_known_half: bool = True,
         delta: float = 10.0,
         output_type: str = "pil",
-    ) -> UniGSPipelineOutput:
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> UniGSPipelineOutput | tuple:
         """Synthesise an image laid out as `colormap`, showing entities called `names`.
 
         Args:
             names: entity names (at least one), shared by the batch or one list per image.
-            colormap: RGB entity colormap(s) (`unigs.codec.palette.encode`; black = background), in any
-                image form of `unigs.pipelines.inputs`.
-            fix_known_half: keep the colormap half equal to the control (default); False denoises it freely
-                and returns the model's own colormap and its masks.
+            colormap: RGB entity colormap(s) of any size (`unigs.codec.palette.encode`; black = background),
+                in any image form of `unigs.pipelines.inputs`; resized nearest-neighbour, padded black.
+            fix_known_half: keep the colormap half equal to the control (default; the returned colormaps
+                and masks are the input's, exact); False denoises it freely and returns the model's own
+                colormap and its masks.
             Other arguments as in :class:`UniGSInpaintPipeline`.
 
         Returns:
-            images: the synthesised images; colormaps: the input colormaps (or the model's, see above);
-            masks: Φ of those colormaps (background dropped).
+            images: the synthesised images, at the colormap's size; colormaps: the input colormaps (or the
+            model's, see above); masks: Φ of those colormaps (background dropped).
         """
-        # 1. Convert and check inputs.
         colormaps = to_rgb_batch(colormap, name="colormap")
-        batch, h, w = colormaps.shape[:3]
-        names = to_names_batch(names, batch)
-        self.check_inputs(colormaps, num_inference_steps, guidance_scale, output_type,
-                          names=names if prompt is None else None)
-
-        # 2. Table-2 conditions: m_c = J, control = M_c.
-        coarse = np.stack([full_mask(h, w)] * batch)
-        controls = self.build_controls(coarse, colormaps=colormaps)
-        prompts = self.build_prompts(prompt, names)
-
-        # 3. Denoise (the colormap half pinned to the control unless fix_known_half=False).
-        z0 = self.generate(prompts, controls, coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                           fix_known_half=fix_known_half)
-
-        # 4. Decode the image half (and the colormap half only when the model generated it).
-        if fix_known_half:
-            out_images = self.decode_latents(z0[:, :4])
-        else:
-            decoded = self.decode_latents(torch.cat([z0[:, :4], z0[:, 4:]]))
-            out_images, colormaps = decoded[:batch], decoded[batch:]
-
-        # 5. Φ: the entity masks of the colormap.
-        masks = self.masks_from_colormaps(colormaps, None, delta, keep_background=False)
-        return self.format_output(out_images, colormaps, masks, output_type)
+        return self.run_task(
+            colormaps, None, to_names_batch(names, len(colormaps)), num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale, negative_prompt=negative_prompt,
+            num_images_per_prompt=num_images_per_prompt, height=height, width=width, generator=generator,
+            latents=latents, eta=eta, prompt=prompt, prompt_embeds=prompt_embeds,
+            negative_prompt_embeds=negative_prompt_embeds, fix_known_half=fix_known_half, delta=delta,
+            output_type=output_type, return_dict=return_dict, callback_on_step_end=callback_on_step_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)

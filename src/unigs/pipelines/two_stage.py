@@ -18,6 +18,7 @@ as TCIG feeds its first stage's output image to the refiner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +26,12 @@ import numpy as np
 import PIL.Image
 import torch
 
-from unigs.conditions import full_mask, join_names
+from unigs.conditions import join_names
+from unigs.io import check_image_size
+from unigs.pipelines import frame
 from unigs.pipelines.base import UniGSPipelineOutput
 from unigs.pipelines.inputs import format_images, to_names_batch, to_rgb_batch
-from unigs.pipelines.synthesis import UniGSSynthesisPipeline
+from unigs.pipelines.synthesis import GUIDANCE_SCALE, NUM_INFERENCE_STEPS, UniGSSynthesisPipeline
 
 
 def check_refine_strength(strength: object) -> float:
@@ -90,68 +93,98 @@ class UniGSTwoStagePipeline(UniGSSynthesisPipeline):
         names: str | list[str] | list[list[str]],
         colormap: Any,
         refine_strength: float = 0.4,
-        num_inference_steps: int = 200,
-        guidance_scale: float = 7.5,
+        num_inference_steps: int = NUM_INFERENCE_STEPS,
+        guidance_scale: float = GUIDANCE_SCALE,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        height: int | None = None,
+        width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
         eta: float = 0.0,
         prompt: str | list[str] | None = None,
         delta: float = 10.0,
         output_type: str = "pil",
-    ) -> UniGSTwoStageOutput:
+        return_dict: bool = True,
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+    ) -> UniGSTwoStageOutput | tuple:
         """Synthesise from `colormap`, then refine at `refine_strength` (S in [0, 1]; 0 = stage 1 only).
 
-        Stage 2 runs `int(num_inference_steps · S)` steps of the same schedule. Other arguments as in
-        :class:`UniGSSynthesisPipeline`; `latents` seeds stage 1 only.
+        Stage 2 runs `int(num_inference_steps · S)` steps of the same schedule, in the same working frame
+        (`height`, `width`); outputs are at the colormap's size. `callback_on_step_end` is called in both
+        stages. Other arguments as in :class:`UniGSSynthesisPipeline`; `latents` seeds stage 1 only.
         """
         # 1. Check S first: a bad value must not cost a stage-1 run.
         strength = check_refine_strength(refine_strength)
 
         # 2. Stage 1: UniGS synthesis (control).
+        common = {"guidance_scale": guidance_scale, "negative_prompt": negative_prompt, "height": height,
+                  "width": width, "generator": generator, "eta": eta, "prompt": prompt,
+                  "callback_on_step_end": callback_on_step_end,
+                  "callback_on_step_end_tensor_inputs": callback_on_step_end_tensor_inputs}
         first = super().__call__(names, colormap, num_inference_steps=num_inference_steps,
-                                 guidance_scale=guidance_scale, generator=generator, latents=latents, eta=eta,
-                                 prompt=prompt, delta=delta, output_type="np")
+                                 num_images_per_prompt=num_images_per_prompt, latents=latents, delta=delta,
+                                 output_type="np", **common)
 
         # 3. Stage 2: re-noise to S and denoise without the layout (quality).
         batch = len(first.images)
-        refined = self.refine(to_names_batch(names, batch), first.images, strength,
-                              num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                              generator=generator, eta=eta, prompt=prompt)
+        names = [n for n in to_names_batch(names, batch // num_images_per_prompt)
+                 for _ in range(num_images_per_prompt)]
+        if isinstance(common["negative_prompt"], list | tuple):
+            common["negative_prompt"] = [p for p in negative_prompt for _ in range(num_images_per_prompt)]
+        refined = self.refine(names, first.images, strength, num_inference_steps=num_inference_steps,
+                              **common)
         out = self.format_output(refined, first.colormaps, first.masks, output_type)
-        return UniGSTwoStageOutput(images=out.images, colormaps=out.colormaps, masks=out.masks, rles=out.rles,
-                                   stage1_images=format_images(first.images, output_type))
+        out = UniGSTwoStageOutput(images=out.images, colormaps=out.colormaps, masks=out.masks, rles=out.rles,
+                                  scores=out.scores, stage1_images=format_images(first.images, output_type))
+        return out if return_dict else out.to_tuple()
 
     def refine(self, names: list[list[str]], image: Any, strength: float, *, num_inference_steps: int,
-               guidance_scale: float = 7.5, generator: Any = None, eta: float = 0.0,
-               prompt: str | list[str] | None = None) -> np.ndarray:
-        """Stage 2 alone on any images: `(B, H, W, 3) uint8` in → refined `(B, H, W, 3) uint8` out."""
+               guidance_scale: float = GUIDANCE_SCALE, generator: Any = None, eta: float = 0.0,
+               prompt: str | list[str] | None = None, height: int | None = None, width: int | None = None,
+               **run_kwargs: Any) -> np.ndarray:
+        """Stage 2 alone on any images, any size: `(B, H, W, 3) uint8` in → refined `(B, H, W, 3) uint8`.
+
+        Runs in the working frame of `height` × `width` (default the model's size, `unigs.pipelines.frame`)
+        through :meth:`run_task`; `run_kwargs` (negative prompt, callbacks) go there too.
+        """
         strength = check_refine_strength(strength)
         images = to_rgb_batch(image)
-        batch, h, w = images.shape[:3]
         if strength == 0.0:
             return images
         if self.refiner is not None:
             return self._refine_with_sd(names, images, strength, num_inference_steps, guidance_scale,
-                                        generator)
-        prompts = self.build_prompts(prompt, names)
-        # The empty layout: an all-black colormap as control and as the pinned colormap half.
+                                        generator, height, width)
+        # The empty layout: an all-black colormap as control and as the pinned colormap half; the start
+        # latent is (Υ(image) ‖ Υ(empty)) in the working frame, noised to S.
         empty = np.zeros_like(images)
-        coarse = np.stack([full_mask(h, w)] * batch)
-        init = torch.cat([self.encode_pixels(images), self.encode_pixels(empty)], dim=1)
-        z0 = self.generate(prompts, empty, coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, generator=generator, latents=None, eta=eta,
-                           fix_known_half=True, init_latents=init, strength=strength)
-        return self.decode_latents(z0[:, :4])
+
+        def start(fr: frame.WorkFrame, n: int) -> dict:
+            init = torch.cat([self.work_latents(images, fr, "image", n),
+                              self.work_latents(empty, fr, "colormap", n)], dim=1)
+            return {"init_latents": init, "strength": strength}
+
+        out = self.run_task(empty, None, names, num_inference_steps=num_inference_steps,
+                            guidance_scale=guidance_scale, generator=generator, latents=None, eta=eta,
+                            prompt=prompt, height=height, width=width, fix_known_half=True,
+                            output_type="np", prepare=start, **run_kwargs)
+        return np.asarray(out.images)
 
     def _refine_with_sd(self, names: list[list[str]], images: np.ndarray, strength: float, steps: int,
-                        guidance_scale: float, generator: Any) -> np.ndarray:
-        """Stage 2 by a diffusers SD pipeline (img2img, or inpainting with the whole image as the hole)."""
+                        guidance_scale: float, generator: Any, height: int | None,
+                        width: int | None) -> np.ndarray:
+        """Stage 2 by a diffusers SD pipeline (img2img, or inpainting with the whole image as the hole), in
+        the working frame (SD needs sides that are multiples of its own size multiple)."""
         from diffusers import StableDiffusionInpaintPipeline
 
         from unigs.models.text import encode_prompt
 
-        pil = [PIL.Image.fromarray(x) for x in images]
-        h, w = images.shape[1:3]
+        check_image_size(int(images.shape[1]), int(images.shape[2]), "the input image")
+        fr = self.working_frame(*images.shape[1:3], height, width)
+        work = frame.to_work(images, fr, "image")
+        pil = [PIL.Image.fromarray(x) for x in work]
+        h, w = fr.padded
         # Text states by the project's encoder helper (77 tokens for CLIP and MiniLM tokenizers alike).
         refiner, device = self.refiner, self.refiner._execution_device
         texts = [join_names(n) for n in names]
@@ -164,4 +197,5 @@ class UniGSTwoStagePipeline(UniGSSynthesisPipeline):
             kwargs.update(mask_image=[PIL.Image.new("L", (w, h), 255)] * len(pil), height=h, width=w)
         refiner.set_progress_bar_config(disable=True)
         out = refiner(**kwargs).images
-        return (np.clip(np.asarray(out), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        out = (np.clip(np.asarray(out), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return frame.to_original(out, fr, "image")
