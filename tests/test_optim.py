@@ -8,7 +8,15 @@ import sys
 import pytest
 import torch
 
-from unigs.optim import apply_speed_switches, build_lr_scheduler, build_optimizer, lr_factor, min_snr_weights
+from unigs.optim import (
+    apply_speed_switches,
+    build_lr_scheduler,
+    build_optimizer,
+    first_schedule_change,
+    lr_factor,
+    min_snr_weights,
+    set_step_lr,
+)
 from unigs.train_config import TrainConfig
 
 
@@ -116,3 +124,44 @@ def test_speed_switches_on_a_tiny_unet():
         config(lr_scheduler="step")
     with pytest.raises(ValueError, match="report_to"):
         config(report_to="mlflow")
+
+
+def test_wsd_is_constant_then_decays_linearly_over_its_last_steps():
+    f = [lr_factor(s, 10, 100, "wsd", decay_steps=20) for s in range(100)]
+    assert f[9:80] == [1.0] * 71  # stable
+    assert f[80] == pytest.approx(19 / 20) and f[-1] == pytest.approx(0.0)
+    assert all(a > b for a, b in zip(f[79:], f[80:], strict=False))
+
+
+def test_a_resume_may_change_the_schedule_only_for_steps_not_taken():
+    constant = config(steps=20000, lr_warmup_steps=100)
+    anneal = config(steps=5000, lr_scheduler="wsd", lr_decay_steps=1500, lr_warmup_steps=100)
+    assert first_schedule_change(constant, anneal, 3500) is None  # decay starts at step 3500
+    assert first_schedule_change(constant, anneal, 3600) == 3500
+    saved = {"steps": 20000, "lr_scheduler": "constant", "lr_warmup_steps": 100}  # before lr_decay_steps
+    assert first_schedule_change(saved, anneal, 3000) is None
+    cosine = config(steps=1000, lr_scheduler="cosine")
+    longer = config(steps=2000, lr_scheduler="cosine")
+    assert first_schedule_change(cosine, longer, 500) == 100  # no silent rescaling of a decay
+
+
+def test_set_step_lr_gives_a_resumed_optimizer_the_new_schedules_rate():
+    old, new = config(lr=1.0, lr_warmup_steps=2, steps=10), config(lr=1.0, lr_warmup_steps=2, steps=10,
+                                                                    lr_scheduler="wsd", lr_decay_steps=5)
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    opt = build_optimizer(params, old)
+    sched = build_lr_scheduler(opt, old)
+    for _ in range(6):
+        opt.step()
+        sched.step()
+    opt2 = build_optimizer(params, new)
+    sched2 = build_lr_scheduler(opt2, new)
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(sched.state_dict())
+    assert opt2.param_groups[0]["lr"] == 1.0  # what the old constant schedule gave step 6
+    set_step_lr(opt2, sched2, 6)
+    expected = lr_factor(6, 2, 10, "wsd", 5)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(expected) == sched2.get_last_lr()[0]
+    opt2.step()
+    sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(lr_factor(7, 2, 10, "wsd", 5))

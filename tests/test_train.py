@@ -212,6 +212,19 @@ def test_resume_refuses_a_different_experiment(tmp_path, tiny_parts):
         train(config_from_dict(tiny_config(tiny_parts)), tmp_path / "empty", resume=True)
 
 
+def test_resume_may_anneal_a_constant_run_but_not_rewrite_its_past(tmp_path, tiny_parts):
+    train(config_from_dict(tiny_config(tiny_parts, steps=2, lr_warmup_steps=1)), tmp_path)
+    early = tiny_config(tiny_parts, steps=3, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=3)
+    with pytest.raises(ValueError, match="learning rate of step 1"):  # the decay would start at step 1
+        train(config_from_dict(early), tmp_path, resume=True)
+    late = tiny_config(tiny_parts, steps=4, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=2)
+    last = train(config_from_dict(late), tmp_path, resume=True)
+    with open(tmp_path / "metrics.csv") as f:
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    lr = late["lr"]
+    assert lrs == pytest.approx([lr, lr, lr / 2, 0.0]) and last.name == "step-00000004"
+
+
 # ---------------------------------------------------------------------------------------- 2 processes
 def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
     config = tmp_path / "tiny.yaml"

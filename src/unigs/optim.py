@@ -30,25 +30,60 @@ def build_optimizer(params, config: Any) -> torch.optim.Optimizer:
     return bnb.optim.AdamW8bit(params, **kwargs)
 
 
-def lr_factor(step: int, warmup_steps: int, total_steps: int, kind: str = "constant") -> float:
+def lr_factor(step: int, warmup_steps: int, total_steps: int, kind: str = "constant",
+              decay_steps: int = 0) -> float:
     """The LR multiplier of optimizer step `step` (0-based): linear warm-up `(step + 1) / warmup_steps`,
-    then 1 (constant), or a cosine / linear decay that reaches 0 after `total_steps`."""
+    then 1 (constant), or a cosine / linear decay that reaches 0 after `total_steps`, or "wsd"
+    (warm-up, stable, decay): 1 until the last `decay_steps` steps, then linear to 0 after `total_steps`.
+
+    wsd lets a constant run be annealed late: a resume that switches constant → wsd with a decay starting
+    after the steps already taken changes no past learning rate (:func:`first_schedule_change`).
+    """
     warmup = max(1, warmup_steps)
     if step + 1 < warmup or kind == "constant":
         return min(1.0, (step + 1) / warmup)
+    if kind == "wsd":
+        decay_start = max(warmup, total_steps - decay_steps)
+        return min(1.0, max(0.0, (total_steps - step - 1) / max(1, total_steps - decay_start)))
     progress = min(1.0, (step + 1 - warmup) / max(1, total_steps - warmup))
     if kind == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     if kind == "linear":
         return 1.0 - progress
-    raise ValueError(f"lr_scheduler must be constant, cosine or linear, is {kind!r}")
+    raise ValueError(f"lr_scheduler must be constant, cosine, linear or wsd, is {kind!r}")
+
+
+def schedule_of(config: Any):
+    """step → LR multiplier of a config (a TrainConfig or its saved dict)."""
+    get = config.get if isinstance(config, dict) else lambda k, d=None: getattr(config, k, d)
+    args = (get("lr_warmup_steps", 100), get("steps"), get("lr_scheduler", "constant"),
+            get("lr_decay_steps", 0))
+    return lambda s: lr_factor(s, *args)
+
+
+def first_schedule_change(old: Any, new: Any, steps_done: int) -> int | None:
+    """The first of the `steps_done` steps already taken where `new`'s learning rate differs from `old`'s,
+    or None: a resume may change the schedule (`steps`, `lr_scheduler`, `lr_decay_steps`) only for steps
+    not taken yet, so the run stays one well-defined LR curve."""
+    before, after = schedule_of(old), schedule_of(new)
+    return next((s for s in range(steps_done) if not math.isclose(before(s), after(s))), None)
 
 
 def build_lr_scheduler(optimizer: torch.optim.Optimizer, config: Any) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR of :func:`lr_factor` (its state is the step count only, so it resumes exactly)."""
-    lr_factor(0, config.lr_warmup_steps, config.steps, config.lr_scheduler)  # fail on a bad kind now
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, config.lr_warmup_steps, config.steps, config.lr_scheduler))
+    factor = schedule_of(config)
+    factor(0)  # fail on a bad kind now
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def set_step_lr(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
+                step: int) -> None:
+    """Give `optimizer` the learning rate of `step` under `scheduler`'s schedule (a resumed optimizer holds
+    the LR its old schedule gave that step)."""
+    lrs = [base * factor(step) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas, strict=True)]
+    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports until the next step
 
 
 def snr(alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,14 @@ from unigs.batches import ExamplePool, PromptCache, encode_examples
 from unigs.conditions import TASKS
 from unigs.config import config_from_dict, parse_overrides, read_config_file
 from unigs.data.loader import DatasetMixture, StepBatches, pool_examples, step_loader
-from unigs.optim import apply_speed_switches, build_lr_scheduler, build_optimizer, min_snr_weights
+from unigs.optim import (
+    apply_speed_switches,
+    build_lr_scheduler,
+    build_optimizer,
+    first_schedule_change,
+    min_snr_weights,
+    set_step_lr,
+)
 from unigs.train_config import TrainConfig, config_defaults
 from unigs.train_parts import build_components, resume_checkpoint, write_checkpoint
 from unigs.validation import validation_examples, validation_sheet
@@ -134,11 +141,13 @@ def ema_update(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float)
 
 
 # ------------------------------------------------------------------------------------------------- loop
-# may differ on --resume: bookkeeping, and the switches that change speed and memory, not the experiment
-RESUMABLE_CHANGES = {"steps", "log_every", "ckpt_every", "keep_checkpoints", "report_to", "num_workers",
-                     "gradient_checkpointing", "attention", "allow_tf32", "checkpoint_frozen",
-                     "validate_every", "validation_images", "validation_steps", "validation_data",
-                     "validation_images_dir"}
+# may differ on --resume: bookkeeping, and the switches that change speed and memory, not the experiment;
+# the schedule's keys only where the steps already taken keep their learning rate (first_schedule_change)
+SCHEDULE_KEYS = {"steps", "lr_scheduler", "lr_decay_steps", "lr_warmup_steps"}
+RESUMABLE_CHANGES = SCHEDULE_KEYS | {
+    "log_every", "ckpt_every", "keep_checkpoints", "report_to", "num_workers", "gradient_checkpointing",
+    "attention", "allow_tf32", "checkpoint_frozen", "validate_every", "validation_images", "validation_steps",
+    "validation_data", "validation_images_dir"}
 
 
 def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path = False,
@@ -148,7 +157,8 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
 
     resume: True continues from the newest intact checkpoint in `output_dir` (a damaged newest one is set
     aside with a message, `checkpoint.load_latest_intact`), a path from that checkpoint folder (same
-    config; only `steps`, bookkeeping and speed keys may change, RESUMABLE_CHANGES). Without `resume`, a
+    config; only bookkeeping and speed keys may change, and the LR schedule for steps not taken yet,
+    RESUMABLE_CHANGES). Without `resume`, a
     folder that holds a run is refused unless `overwrite` (`checkpoint.prepare_run_folder`).
     stop_after: stop once this many steps are done (tests use it to stand in for a kill right after a
     checkpoint).
@@ -211,10 +221,15 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
                          if k not in RESUMABLE_CHANGES and state["config"].get(k, defaults[k]) != v)
         if changed:
             raise ValueError(f"--resume with a different experiment: {changed} differ from {latest}")
+        moved = first_schedule_change({**defaults, **state["config"]}, config, int(state["step"]))
+        if moved is not None:
+            raise ValueError(f"--resume: the new schedule ({', '.join(sorted(SCHEDULE_KEYS))}) changes the "
+                             f"learning rate of step {moved}, already taken in {latest}")
         accelerator.unwrap_model(unet).load_state_dict(state["unet"])
         ema_unet.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         lr_scheduler.load_state_dict(state["lr_scheduler"])
+        set_step_lr(optimizer, lr_scheduler, int(state["step"]))  # the new schedule's tail, if it has one
         ckpt.set_rng_states(state["rng"])
         start = int(state["step"])
         if start >= config.steps:
@@ -264,6 +279,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
             tasks.update(batch["tasks"])
         if config.max_grad_norm > 0:
             accelerator.clip_grad_norm_(unet.parameters(), config.max_grad_norm)
+        step_lr = lr_scheduler.get_last_lr()[0]  # the rate this step is taken with
         optimizer.step()
         lr_scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -278,7 +294,7 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
             rate = n / max(time.perf_counter() - t_log, 1e-9)
             loss_avg = (stats[:3] / (n * accelerator.num_processes)).tolist()
             row = {"step": done, "loss": loss_avg[0], "loss_image": loss_avg[1], "loss_colormap": loss_avg[2],
-                   "lr": lr_scheduler.get_last_lr()[0], "steps_per_s": rate,
+                   "lr": step_lr, "steps_per_s": rate,
                    **{f"n_{t}": int(c) for t, c in zip(TASKS, stats[3:].tolist(), strict=True)}}
             bar.set_postfix(loss=f"{loss_avg[0]:.4f}", steps_s=f"{rate:.2f}")
             if log is not None:

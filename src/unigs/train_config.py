@@ -17,7 +17,7 @@ from unigs.config import check_config_numbers
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 ATTENTION = ("sdpa", "eager", "xformers")
-LR_SCHEDULERS = ("constant", "cosine", "linear")
+LR_SCHEDULERS = ("constant", "cosine", "linear", "wsd")
 REPORT_TO = ("none", "tensorboard", "wandb")
 CHECKPOINT_FROZEN = ("copy", "reference")
 
@@ -52,7 +52,8 @@ class TrainConfig:
     batch_size: int = 8  # per process and micro-batch
     grad_accum: int = 1
     lr: float = 1e-4
-    lr_scheduler: str = "constant"  # after the linear warm-up: constant, cosine or linear decay to 0
+    lr_scheduler: str = "constant"  # after the linear warm-up: constant, cosine or linear decay to 0, wsd
+    lr_decay_steps: int = 0  # wsd only: the last this-many steps decay linearly to 0 (a late anneal)
     lr_warmup_steps: int = 100  # linear warm-up over this many optimizer steps
     weight_decay: float = 1e-2
     adam_beta1: float = 0.9
@@ -129,7 +130,7 @@ class TrainConfig:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
         for name in ("pinned_weight", "referring_outside_weight", "timestep_power", "pool_size",
-                     "num_workers", "adam_epsilon", "lr_warmup_steps", "validate_every"):
+                     "num_workers", "adam_epsilon", "lr_warmup_steps", "validate_every", "lr_decay_steps"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, is {getattr(self, name)}")
         if not float(self.entity_balance) >= 1:

@@ -28,10 +28,11 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--limit", type=arg_int(1), default=100, help="number of images (default 100)")
     parser.add_argument("--tasks", default="inpainting,synthesis,referring,entity",
                         help="comma-separated tasks to evaluate (default: all four)")
-    parser.add_argument("--steps", type=arg_int(1, 1000), default=50,
-                        help="sampler steps per example (default 50)")
+    parser.add_argument("--steps", type=arg_int(1, 1000), default=None,
+                        help="sampler steps per example (default: each pipeline's NUM_INFERENCE_STEPS, "
+                             "chosen by benchmarks/sampling.py: referring and entity 1, the others 20)")
     parser.add_argument("--guidance", type=arg_float(0), default=None,
-                        help="classifier-free guidance scale (default: each pipeline's own, 7.5 / entity 1)")
+                        help="classifier-free guidance scale (default: each pipeline's GUIDANCE_SCALE, 1)")
     parser.add_argument("--seed", type=arg_seed, default=0,
                         help="seed of the example sampling and of the initial noise (default 0)")
     parser.add_argument("--fid-weights", type=Path, default=None,

@@ -28,8 +28,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
     if name == "train":
         parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                             help="continue from the newest checkpoint in --output, or from the checkpoint "
-                                 "folder CHECKPOINT (same config; 'steps' may grow); without --config the "
-                                 "run's own config.json is used")
+                                 "folder CHECKPOINT (same config; the LR schedule may change for steps not "
+                                 "taken yet, e.g. --set lr_scheduler=wsd --set lr_decay_steps=N); without "
+                                 "--config the run's own config.json is used")
         parser.add_argument("--dry-run", action="store_true",
                             help="validate the config, list missing paths and print the plan (datasets, "
                                  "effective batch, steps, checkpoint size); loads no weights or data")

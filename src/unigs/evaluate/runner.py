@@ -53,7 +53,7 @@ class EvalConfig:
     images_dir: str | None = None
     split: str = "val"
     limit: int = 100
-    steps: int | None = 50  # None = each pipeline's NUM_INFERENCE_STEPS
+    steps: int | None = None  # None = each pipeline's NUM_INFERENCE_STEPS (benchmarks/sampling.py)
     seed: int = 0
     guidance_scale: float | None = None  # None = each pipeline's default
     allow_train_split: bool = False
