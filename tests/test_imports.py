@@ -42,7 +42,8 @@ def module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
 
 def import_graph(root: Path, package: str = "unigs") -> dict[str, set[str]]:
     """`module -> modules of `package` it imports at module level`, for every module under `root/package`.
-    `from a import b` points at `a.b` when that is a module, else at `a`."""
+    `from a import b` points at `a.b` when that is a module, else at `a`; both also at the packages above
+    them that the importer is not inside."""
     paths = {module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
     graph: dict[str, set[str]] = {}
     for name, path in paths.items():
@@ -58,7 +59,16 @@ def import_graph(root: Path, package: str = "unigs") -> dict[str, set[str]]:
                     anchor = anchor[: len(anchor) - node.level + 1]
                     base = ".".join(anchor + ([base] if base else []))
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names]
-            edges.update(t for t in targets if t in paths and t != name)
+            for target in (t for t in targets if t in paths):
+                edges.add(target)
+                # importing `a.b.c` first runs the packages `a` and `a.b`, unless they are the importer's
+                # own packages (those are initialised before the importer runs)
+                parts = target.split(".")
+                for k in range(1, len(parts)):
+                    package = ".".join(parts[:k])
+                    if package in paths and not (name == package or name.startswith(package + ".")):
+                        edges.add(package)
+        edges.discard(name)
         graph[name] = edges
     return graph
 
@@ -107,9 +117,15 @@ def write_package(root: Path, files: dict[str, str]) -> Path:
     ("try:\n    import pkg.a\nexcept ImportError:\n    pass\n", ["pkg.a", "pkg.b", "pkg.a"]),
     ("def f():\n    from pkg import a\n", None),  # deferred to call time: not a cycle
     ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.a import f\n", None),
+    ("import pkg.sub.leaf\n", ["pkg.a", "pkg.b", "pkg.sub", "pkg.sub.c", "pkg.a"]),  # via a package __init__
+    ("from pkg.sub import c\n", ["pkg.a", "pkg.b", "pkg.sub", "pkg.sub.c", "pkg.a"]),
+    ("import pkg.sub.c\nimport pkg\n", ["pkg.a", "pkg.b", "pkg.sub", "pkg.sub.c", "pkg.a"]),
 ])
 def test_cycle_finder_on_hand_made_packages(tmp_path, b_text, cycle):
-    """The walker sees the cycles Python would trip over, and only those."""
+    """The walker sees the cycles Python would trip over, and only those (`pkg.sub.own` imports its own
+    package's `leaf` while `pkg.sub` imports `own`: no cycle)."""
     root = write_package(tmp_path, {"pkg/__init__.py": "", "pkg/a.py": "from pkg.b import g\n",
-                                    "pkg/b.py": b_text})
+                                    "pkg/b.py": b_text, "pkg/sub/__init__.py": "from pkg.sub import c, own\n",
+                                    "pkg/sub/c.py": "import pkg.a\n", "pkg/sub/leaf.py": "",
+                                    "pkg/sub/own.py": "import pkg.sub.leaf\n"})
     assert find_cycle(import_graph(root, "pkg")) == cycle
