@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tiny_models: the 32 px test components (not in the package)
 TINY_UNET = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
              "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "block_out_channels": [32, 32],
              "layers_per_block": 1, "attention_head_dim": 4}
@@ -40,7 +41,7 @@ TINY_UNET = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
 def config_values(name: str, root: Path) -> dict:
     """TrainConfig keys of a benchmark config; tiny writes its seeded parts under `root`."""
     if name == "tiny":
-        from unigs.models.tiny import tiny_components
+        from tiny_models import tiny_components
 
         parts = tiny_components()
         parts.vae.save_pretrained(root / "vae")
@@ -61,10 +62,10 @@ def config_values(name: str, root: Path) -> dict:
 def sd15_folder(root: Path) -> Path:
     """A diffusers SD-1.5-inpainting folder of random weights (UNet, VAE, CLIP text) built from configs."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from tiny_models import tiny_clip_text_encoder
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from unigs.models.loading import SD15_SCHEDULER_CONFIG
-    from unigs.models.tiny import tiny_clip_text_encoder
     from unigs.models.unet import SD15_INPAINT_UNET_CONFIG
 
     folder = root / "sd15"

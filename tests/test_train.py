@@ -89,9 +89,10 @@ def test_square_resize_crops_centre_and_drops_emptied_masks():
 
 
 def test_encode_examples_matches_one_by_one_encoding():
+    from tiny_models import tiny_components
+
     from unigs.batches import PromptCache, encode_examples
     from unigs.data.tasks import sample_example
-    from unigs.models.tiny import tiny_components
     from unigs.models.vae import encode_images
 
     comps = tiny_components()

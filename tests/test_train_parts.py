@@ -102,8 +102,8 @@ def test_dry_run_of_the_sd15_recipe_exits_0_without_weights_or_data(tmp_path, ca
 
 def test_validation_sheet_of_the_four_tasks(tmp_path, tiny_parts):
     from PIL import Image
+    from tiny_models import tiny_components
 
-    from unigs.models.tiny import tiny_components
     from unigs.validation import validation_examples, validation_sheet
 
     config = TrainConfig(**tiny_config(tiny_parts, validate_every=1, validation_images=1))

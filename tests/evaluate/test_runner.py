@@ -141,7 +141,7 @@ def test_things_and_stuff_are_scored_apart(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_result(mean_colour_net, tiny_clip):
-    from unigs.models.tiny import tiny_components
+    from tiny_models import tiny_components
 
     config = EvalConfig(limit=2, steps=2, seed=0, fid_weights=str(mean_colour_net), clip_model=str(tiny_clip))
     return config, evaluate(tiny_components(0), config, progress=False)
@@ -168,9 +168,10 @@ def test_tiny_model_all_tasks(tiny_result):
 
 
 def test_cli_writes_results_and_is_deterministic(tiny_result, tmp_path, capsys):
+    from tiny_models import tiny_components
+
     from unigs.cli import main
     from unigs.models.loading import save_unigs
-    from unigs.models.tiny import tiny_components
 
     _, expected = tiny_result
     model = save_unigs(tiny_components(0), tmp_path / "model")
