@@ -215,12 +215,12 @@ def test_resume_refuses_a_different_experiment(tmp_path, tiny_parts):
 
 
 def test_resume_may_anneal_a_constant_run_but_not_rewrite_its_past(tmp_path, tiny_parts):
-    train(config_from_dict(tiny_config(tiny_parts, steps=2, lr_warmup_steps=1)), tmp_path)
+    train(config_from_dict(tiny_config(tiny_parts, steps=2, lr_warmup_steps=1), TrainConfig), tmp_path)
     early = tiny_config(tiny_parts, steps=3, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=3)
     with pytest.raises(ValueError, match="learning rate of step 1"):  # the decay would start at step 1
-        train(config_from_dict(early), tmp_path, resume=True)
+        train(config_from_dict(early, TrainConfig), tmp_path, resume=True)
     late = tiny_config(tiny_parts, steps=4, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=2)
-    last = train(config_from_dict(late), tmp_path, resume=True)
+    last = train(config_from_dict(late, TrainConfig), tmp_path, resume=True)
     with open(tmp_path / "metrics.csv") as f:
         lrs = [float(r["lr"]) for r in csv.DictReader(f)]
     lr = late["lr"]
