@@ -228,6 +228,7 @@ def test_resume_may_anneal_a_constant_run_but_not_rewrite_its_past(tmp_path, tin
 
 
 # ---------------------------------------------------------------------------------------- 2 processes
+@pytest.mark.slow  # ~3 min on a loaded 2-core machine (two torchrun workers each import torch)
 def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(tiny_parts, steps=2, ckpt_every=2, tasks="synthesis")))

@@ -77,7 +77,6 @@ class _Oracle:
 
 def test_oracle_scores_perfectly(monkeypatch):
     import unigs.data.tasks as tasks
-    import unigs.pipelines as pipelines
 
     last = {}
     real_sample = tasks.sample_example
@@ -87,8 +86,8 @@ def test_oracle_scores_perfectly(monkeypatch):
         last["example"] = real_sample(*args, **kwargs)
         return last["example"]
 
-    monkeypatch.setattr(tasks, "sample_example", recording_sample)
-    monkeypatch.setattr(pipelines, "pipeline_for_task", lambda task, comps: _Oracle(task, last))
+    monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
+    monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: _Oracle(task, last))
     comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
     result = evaluate(comps, EvalConfig(limit=3, steps=1), progress=False)
     m = result.metrics
@@ -105,7 +104,6 @@ def test_oracle_scores_perfectly(monkeypatch):
 def test_things_and_stuff_are_scored_apart(monkeypatch):
     """An oracle that finds only the stuff entities: stuff scores 1, things 0, overall in between."""
     import unigs.data.tasks as tasks
-    import unigs.pipelines as pipelines
     from unigs.data.scenes import STUFF
 
     last = {}
@@ -122,8 +120,8 @@ def test_things_and_stuff_are_scored_apart(monkeypatch):
             return SimpleNamespace(images=[ex.image_target], masks=[ex.entity_masks[keep]],
                                    colormaps=[ex.colormap_target])
 
-    monkeypatch.setattr(tasks, "sample_example", recording_sample)
-    monkeypatch.setattr(pipelines, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
+    monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
+    monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
     comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
     result = evaluate(comps, EvalConfig(limit=6, steps=1, tasks=("referring", "entity", "synthesis")),
                       progress=False)
