@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # tiny_models: the 32 px test components (not in the package)
 TINY_UNET = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
              "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"], "block_out_channels": [32, 32],
              "layers_per_block": 1, "attention_head_dim": 4}
@@ -40,7 +41,7 @@ TINY_UNET = {"down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
 def config_values(name: str, root: Path) -> dict:
     """TrainConfig keys of a benchmark config; tiny writes its seeded parts under `root`."""
     if name == "tiny":
-        from unigs.models.tiny import tiny_components
+        from tiny_models import tiny_components
 
         parts = tiny_components()
         parts.vae.save_pretrained(root / "vae")
@@ -61,10 +62,10 @@ def config_values(name: str, root: Path) -> dict:
 def sd15_folder(root: Path) -> Path:
     """A diffusers SD-1.5-inpainting folder of random weights (UNet, VAE, CLIP text) built from configs."""
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    from tiny_models import tiny_clip_text_encoder
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from unigs.models.loading import SD15_SCHEDULER_CONFIG
-    from unigs.models.tiny import tiny_clip_text_encoder
     from unigs.models.unet import SD15_INPAINT_UNET_CONFIG
 
     folder = root / "sd15"
@@ -90,10 +91,13 @@ def step_row(name: str, checkpointing: bool, device: str, steps: int) -> dict:
     from unigs.config import config_from_dict
     from unigs.data.loader import DatasetMixture, StepBatches
     from unigs.optim import apply_speed_switches, build_optimizer
-    from unigs.train import build_components, diffusion_loss
+    from unigs.train import diffusion_loss
+    from unigs.train_config import TrainConfig
+    from unigs.train_parts import build_components
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = config_from_dict({**config_values(name, Path(tmp)), "gradient_checkpointing": checkpointing})
+        values = {**config_values(name, Path(tmp)), "gradient_checkpointing": checkpointing}
+        config = config_from_dict(values, TrainConfig)
         components = build_components(config)
     on_cpu = device == "cpu"
     accelerator = Accelerator(cpu=on_cpu, mixed_precision="no" if on_cpu else config.mixed_precision)
@@ -134,10 +138,11 @@ def loader_row(name: str, workers: int, items: int) -> dict:
     is not timed)."""
     from unigs.config import config_from_dict
     from unigs.data.loader import DatasetMixture, StepBatches, step_loader
+    from unigs.train_config import TrainConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         values = {**config_values(name, Path(tmp)), "num_workers": workers, "steps": items + 1}
-        config = config_from_dict(values)
+        config = config_from_dict(values, TrainConfig)
     loader = iter(step_loader(StepBatches(config, DatasetMixture(config), 0), 0))
     next(loader)
     t0 = time.perf_counter()
@@ -188,10 +193,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {row['config']} | {row['what']} | {row['batch']} | {row['steps_per_s']:.3g} | "
                   f"{row['examples_per_s']:.3g} | {row['peak_gb']:.2f} |", flush=True)
     from unigs.config import config_from_dict
+    from unigs.train_config import TrainConfig
     from unigs.train_parts import checkpoint_bytes, part_sizes
 
     for frozen in ("copy", "reference"):  # SD-1.5 sizes from its config on the meta device: no weights
-        sd15 = config_from_dict({"init": "sd15", "image_size": 512, "checkpoint_frozen": frozen},
+        sd15 = config_from_dict({"init": "sd15", "image_size": 512, "checkpoint_frozen": frozen}, TrainConfig,
                                 check_paths=False)
         size = checkpoint_bytes(sd15, part_sizes(sd15))
         print(f"one SD-1.5 checkpoint (checkpoint_frozen: {frozen}): {size['total'] / 1e9:.2f} GB = "

@@ -10,6 +10,7 @@ size (loading copies them back into fp32 parameters, see `unigs.models.loading.s
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 import torch
 
@@ -50,10 +51,11 @@ def main() -> None:
     if not components.meta.get("vocabulary") and train_config.get("data") == "scenes":
         # models trained before the meta held it: the scene names are the whole vocabulary
         from unigs.data.scenes import CATEGORIES, STUFF
-        from unigs.train import data_domain
+        from unigs.train_parts import data_domain
 
+        scenes = SimpleNamespace(datasets=[], data="scenes", images_dir=None)  # the dataset keys it reads
         components.meta = {**components.meta, "vocabulary": [*CATEGORIES, *STUFF],
-                           "domain": data_domain("scenes")}
+                           "domain": data_domain(scenes)}
     kind = components.meta.get("text_encoder", {}).get("kind")
     if kind != "minilm" and _is_minilm(components.text_encoder):
         components.meta = {**components.meta, "text_encoder": {"kind": "minilm"}}  # a reference, not 45 MB

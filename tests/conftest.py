@@ -53,7 +53,7 @@ def one_torch_thread():
 @pytest.fixture(scope="session")
 def tiny_parts(tmp_path_factory) -> dict[str, str]:
     """Folders of the tiny seeded VAE (×4) and text encoder (32-d BERT, MiniLM tokenizer)."""
-    from unigs.models.tiny import tiny_components
+    from tiny_models import tiny_components
 
     root = tmp_path_factory.mktemp("tiny")
     c = tiny_components()

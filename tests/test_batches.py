@@ -51,8 +51,9 @@ def test_loss_weights_follow_table2_and_the_referring_region():
 
 
 def test_pool_batches_equal_the_encoded_examples(tmp_path):
+    from tiny_models import tiny_components
+
     from unigs.batches import PromptCache, encode_examples
-    from unigs.models.tiny import tiny_components
 
     comps = tiny_components()
     examples = _examples()

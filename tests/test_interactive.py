@@ -9,10 +9,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from tiny_models import tiny_components
 
 from unigs import interactive
 from unigs.interactive import Region, RunSettings
-from unigs.models.tiny import tiny_components
 
 
 @pytest.fixture(scope="module")

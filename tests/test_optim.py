@@ -108,8 +108,7 @@ def test_snr_gamma_scales_each_examples_error():
 
 def test_speed_switches_on_a_tiny_unet():
     from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
-
-    from unigs.models.tiny import tiny_components
+    from tiny_models import tiny_components
 
     unet = tiny_components().unet
     apply_speed_switches(unet, config())  # defaults: nothing changes

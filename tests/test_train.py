@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 # ------------------------------------------------------------------------------------------- config
 def test_unknown_config_key_raises_naming_it():
     with pytest.raises(ValueError, match="learning_rate"):
-        config_from_dict({"learning_rate": 1e-4, "vae": "x"})
+        config_from_dict({"learning_rate": 1e-4, "vae": "x"}, TrainConfig)
 
 
 @pytest.mark.parametrize("values, match", [
@@ -60,12 +60,12 @@ def test_config_files_and_overrides(tmp_path):
 
 def test_yaml_scalars_get_their_field_type():
     # `--set lr=1e-3` reaches the config as the string "1e-3" (YAML 1.1 needs a dot for floats).
-    config = config_from_dict(parse_overrides(["lr=1e-3", "steps=20", "vae=x"]))
+    config = config_from_dict(parse_overrides(["lr=1e-3", "steps=20", "vae=x"]), TrainConfig)
     assert config.lr == 1e-3 and isinstance(config.lr, float) and config.steps == 20
     with pytest.raises(ValueError, match="TrainConfig.lr"):
-        config_from_dict({"lr": "fast", "vae": "x"})
+        config_from_dict({"lr": "fast", "vae": "x"}, TrainConfig)
     with pytest.raises(ValueError, match="TrainConfig.steps"):
-        config_from_dict({"steps": 2.5, "vae": "x"})
+        config_from_dict({"steps": 2.5, "vae": "x"}, TrainConfig)
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "vae.yaml"])
@@ -89,9 +89,10 @@ def test_square_resize_crops_centre_and_drops_emptied_masks():
 
 
 def test_encode_examples_matches_one_by_one_encoding():
+    from tiny_models import tiny_components
+
     from unigs.batches import PromptCache, encode_examples
     from unigs.data.tasks import sample_example
-    from unigs.models.tiny import tiny_components
     from unigs.models.vae import encode_images
 
     comps = tiny_components()
@@ -164,7 +165,8 @@ def test_zero_snr_schedule_trains_on_v_and_samples_from_pure_noise(tmp_path, tin
     assert torch.allclose(li, (v[:, :4] ** 2).mean(), atol=1e-4)
     assert torch.allclose(lc, (v[:, 4:] ** 2).mean(), atol=1e-4)
 
-    out = train(config_from_dict(tiny_config(tiny_parts, steps=1, noise_schedule="zero_snr")), tmp_path)
+    config = config_from_dict(tiny_config(tiny_parts, steps=1, noise_schedule="zero_snr"), TrainConfig)
+    out = train(config, tmp_path)
     model = load_unigs(out / "model.safetensors")
     assert model.scheduler.config.prediction_type == "v_prediction"
     assert model.scheduler.config.rescale_betas_zero_snr
@@ -179,7 +181,7 @@ def test_zero_snr_schedule_trains_on_v_and_samples_from_pure_noise(tmp_path, tin
 
 # ------------------------------------------------------------------------------------ kill and resume
 def test_resume_continues_exactly(tmp_path, tiny_parts):
-    config = config_from_dict(tiny_config(tiny_parts))
+    config = config_from_dict(tiny_config(tiny_parts), TrainConfig)
     straight = train(config, tmp_path / "straight")
     train(config, tmp_path / "killed", stop_after=2)  # the run "dies" right after its step-2 checkpoint
     assert ckpt.latest_checkpoint(tmp_path / "killed" / "checkpoints").name == "step-00000002"
@@ -205,20 +207,20 @@ def test_resume_continues_exactly(tmp_path, tiny_parts):
 
 
 def test_resume_refuses_a_different_experiment(tmp_path, tiny_parts):
-    train(config_from_dict(tiny_config(tiny_parts, steps=1)), tmp_path)
+    train(config_from_dict(tiny_config(tiny_parts, steps=1), TrainConfig), tmp_path)
     with pytest.raises(ValueError, match="lr"):
-        train(config_from_dict(tiny_config(tiny_parts, steps=2, lr=5e-4)), tmp_path, resume=True)
+        train(config_from_dict(tiny_config(tiny_parts, steps=2, lr=5e-4), TrainConfig), tmp_path, resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(config_from_dict(tiny_config(tiny_parts)), tmp_path / "empty", resume=True)
+        train(config_from_dict(tiny_config(tiny_parts), TrainConfig), tmp_path / "empty", resume=True)
 
 
 def test_resume_may_anneal_a_constant_run_but_not_rewrite_its_past(tmp_path, tiny_parts):
-    train(config_from_dict(tiny_config(tiny_parts, steps=2, lr_warmup_steps=1)), tmp_path)
+    train(config_from_dict(tiny_config(tiny_parts, steps=2, lr_warmup_steps=1), TrainConfig), tmp_path)
     early = tiny_config(tiny_parts, steps=3, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=3)
     with pytest.raises(ValueError, match="learning rate of step 1"):  # the decay would start at step 1
-        train(config_from_dict(early), tmp_path, resume=True)
+        train(config_from_dict(early, TrainConfig), tmp_path, resume=True)
     late = tiny_config(tiny_parts, steps=4, lr_warmup_steps=1, lr_scheduler="wsd", lr_decay_steps=2)
-    last = train(config_from_dict(late), tmp_path, resume=True)
+    last = train(config_from_dict(late, TrainConfig), tmp_path, resume=True)
     with open(tmp_path / "metrics.csv") as f:
         lrs = [float(r["lr"]) for r in csv.DictReader(f)]
     lr = late["lr"]
@@ -226,6 +228,7 @@ def test_resume_may_anneal_a_constant_run_but_not_rewrite_its_past(tmp_path, tin
 
 
 # ---------------------------------------------------------------------------------------- 2 processes
+@pytest.mark.slow  # ~3 min on a loaded 2-core machine (two torchrun workers each import torch)
 def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(tiny_parts, steps=2, ckpt_every=2, tasks="synthesis")))
@@ -234,7 +237,7 @@ def test_two_process_cpu_run_through_accelerate_launch(tmp_path, tiny_parts):
     # `--cpu --num_processes 2` would start a single process (accelerate wants mpirun for that).
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "unigs.train", "--config", str(config), "--output", str(tmp_path / "run")]
+           "-m", "unigs.cli", "train", "--config", str(config), "--output", str(tmp_path / "run")]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     state = ckpt.load_training_state(tmp_path / "run" / "checkpoints" / "step-00000002")
@@ -262,7 +265,7 @@ POOLED = {"pool_size": 8, "pool_draws": 2, "pinned_weight": 0.0, "referring_outs
 
 
 def test_pooled_weighted_run_resumes_exactly_and_reuses_its_pool(tmp_path, tiny_parts):
-    config = config_from_dict(tiny_config(tiny_parts, **POOLED))
+    config = config_from_dict(tiny_config(tiny_parts, **POOLED), TrainConfig)
     straight = train(config, tmp_path / "straight")
     train(config, tmp_path / "killed", stop_after=2)
     pool_file = tmp_path / "killed" / "pool.pt"
@@ -312,7 +315,7 @@ def test_weighted_loss_is_the_weighted_mean_of_squared_errors():
 
 # ------------------------------------------------------------------ damaged checkpoints, run folders
 def test_resume_falls_back_to_the_newest_intact_checkpoint_bit_exact(tmp_path, tiny_parts, capsys):
-    config = config_from_dict(tiny_config(tiny_parts))
+    config = config_from_dict(tiny_config(tiny_parts), TrainConfig)
     straight = train(config, tmp_path / "straight")
     train(config, tmp_path / "killed", stop_after=4)  # checkpoints at steps 2 and 4
     root = tmp_path / "killed" / "checkpoints"
@@ -339,13 +342,14 @@ def test_every_checkpoint_damaged_is_one_sentence(tmp_path):
 
 
 def test_a_used_run_folder_needs_resume_or_overwrite_and_fewer_steps_says_so(tmp_path, tiny_parts, capsys):
-    config = config_from_dict(tiny_config(tiny_parts, steps=2))
+    config = config_from_dict(tiny_config(tiny_parts, steps=2), TrainConfig)
     train(config, tmp_path)
     with pytest.raises(ValueError, match="--resume.*--overwrite"):
         train(config, tmp_path)  # would mix two runs' checkpoints and metrics
     assert train(config, tmp_path, resume=True).name == "step-00000002"
     assert "nothing to train" in capsys.readouterr().out  # steps (2) <= steps done (2)
-    train(config_from_dict(tiny_config(tiny_parts, steps=1, ckpt_every=1)), tmp_path, overwrite=True)
+    train(config_from_dict(tiny_config(tiny_parts, steps=1, ckpt_every=1), TrainConfig), tmp_path,
+          overwrite=True)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == ["step-00000001"]
     with open(tmp_path / "metrics.csv") as f:
         assert [int(r["step"]) for r in csv.DictReader(f)] == [1]

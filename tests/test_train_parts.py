@@ -11,6 +11,7 @@ from training_config import tiny_config
 
 from unigs import checkpoint as ckpt
 from unigs.config import config_from_dict
+from unigs.train_config import TrainConfig
 from unigs.train_parts import (
     EMA_UNET_FILE,
     INFERENCE_FILE,
@@ -52,7 +53,7 @@ def test_reference_checkpoint_tensorboard_and_validation_sheet_of_a_run(tmp_path
 
     values = tiny_config(tiny_parts, steps=1, checkpoint_frozen="reference", validate_every=1,
                          validation_images=1, validation_steps=2, report_to="tensorboard")
-    out = train(config_from_dict(values), tmp_path)
+    out = train(config_from_dict(values, TrainConfig), tmp_path)
     assert list((tmp_path / "unigs").glob("events.out.tfevents.*"))  # accelerate's TensorBoard tracker
     assert (tmp_path / "metrics.csv").is_file()  # the CSV log is kept
     assert (out / EMA_UNET_FILE).is_file() and not (out / INFERENCE_FILE).exists()
@@ -70,12 +71,13 @@ def test_reference_checkpoint_tensorboard_and_validation_sheet_of_a_run(tmp_path
 
 
 def test_sd15_checkpoint_size_estimate():
-    config = config_from_dict({"init": "weights/sd-inpainting", "image_size": 512}, check_paths=False)
+    config = config_from_dict({"init": "weights/sd-inpainting", "image_size": 512}, TrainConfig,
+                              check_paths=False)
     sizes = part_sizes(config)  # SD-1.5's UNet config on the meta device: no weights needed
     assert sizes["unet"] == 859_558_408 + 4 * 1280  # count_parameters of the real UNet + task embedding
     copy = checkpoint_bytes(config, sizes)
     assert copy["training_state"] == sizes["unet"] * 16 and copy["frozen_copies"] > 0.8e9
-    ref = config_from_dict({"init": "x", "checkpoint_frozen": "reference"}, check_paths=False)
+    ref = config_from_dict({"init": "x", "checkpoint_frozen": "reference"}, TrainConfig, check_paths=False)
     ref = checkpoint_bytes(ref, sizes)
     assert "frozen_copies" not in ref and ref["total"] == copy["total"] - copy["frozen_copies"]
 
@@ -100,9 +102,8 @@ def test_dry_run_of_the_sd15_recipe_exits_0_without_weights_or_data(tmp_path, ca
 
 def test_validation_sheet_of_the_four_tasks(tmp_path, tiny_parts):
     from PIL import Image
+    from tiny_models import tiny_components
 
-    from unigs.models.tiny import tiny_components
-    from unigs.train_config import TrainConfig
     from unigs.validation import validation_examples, validation_sheet
 
     config = TrainConfig(**tiny_config(tiny_parts, validate_every=1, validation_images=1))
@@ -129,7 +130,7 @@ def launch(config: Path, output: Path, *extra: str) -> None:
            "PYTHONPATH": str(REPO / "src")}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "-m", "unigs.train", "--config", str(config), "--output", str(output), *extra]
+           "-m", "unigs.cli", "train", "--config", str(config), "--output", str(output), *extra]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
 

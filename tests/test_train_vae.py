@@ -10,8 +10,15 @@ import torch
 
 from unigs.codec.palette import PALETTE
 from unigs.config import config_from_dict
-from unigs.data.source import EntitySource
-from unigs.train_vae import VAELoss, VAETrainConfig, psnr, random_colormap, train_vae, vae_batch
+from unigs.train_vae import (
+    VAELoss,
+    VAETrainConfig,
+    entity_source,
+    psnr,
+    random_colormap,
+    train_vae,
+    vae_batch,
+)
 
 TINY_VAE = {"block_out_channels": [8, 16, 16], "norm_num_groups": 8}
 
@@ -44,7 +51,7 @@ def test_random_colormap_is_all_or_a_subset_of_entities():
 
 def test_vae_batch_is_half_images_half_colormaps():
     config = VAETrainConfig(image_size=32, num_scenes=8, batch_size=4)
-    batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))
+    batch = vae_batch(config, entity_source(config), np.random.default_rng(0))
     assert batch.shape == (4, 32, 32, 3) and batch.dtype == np.uint8
     assert not _is_palette_or_black(batch[0]) and not _is_palette_or_black(batch[1])  # textured scenes
     assert _is_palette_or_black(batch[2]) and _is_palette_or_black(batch[3])
@@ -52,7 +59,7 @@ def test_vae_batch_is_half_images_half_colormaps():
 
 def test_vae_batch_of_colormaps_alone():
     config = VAETrainConfig(image_size=32, num_scenes=8, batch_size=3, colormap_fraction=1.0)
-    batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))
+    batch = vae_batch(config, entity_source(config), np.random.default_rng(0))
     assert batch.shape == (3, 32, 32, 3) and all(_is_palette_or_black(b) for b in batch)
     with pytest.raises(ValueError, match="colormap_fraction"):
         VAETrainConfig(colormap_fraction=1.5)
@@ -60,7 +67,7 @@ def test_vae_batch_of_colormaps_alone():
 
 def test_vae_batch_random_crops():
     config = VAETrainConfig(image_size=32, crop_size=16, num_scenes=8, batch_size=4)
-    batch = vae_batch(config, EntitySource(config), np.random.default_rng(0))
+    batch = vae_batch(config, entity_source(config), np.random.default_rng(0))
     assert batch.shape == (4, 16, 16, 3)
     with pytest.raises(ValueError, match="crop_size"):
         VAETrainConfig(image_size=32, crop_size=64)

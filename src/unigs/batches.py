@@ -31,8 +31,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
+from unigs.checkpoint import atomic_write
 from unigs.conditions import COPIES_CONTROL
+from unigs.models.text import encode_prompt
+from unigs.models.vae import encode_images
+from unigs.pipelines.core import mask_to_latent
 
 ENCODE_CHUNK = 16  # images per VAE call
 BALANCE_AREA = 0.25  # entities larger than this image fraction keep weight 1 (stuff bands: 0.2–0.6)
@@ -61,8 +66,6 @@ class PromptCache:
 
     def __call__(self, prompts: list[str]) -> torch.Tensor:
         """`(B, 77, D)` float states of `prompts`."""
-        from unigs.models.text import encode_prompt
-
         missing = sorted(set(prompts) - set(self.cache))
         if len(self.cache) + len(missing) > self.max_items:
             self.cache.clear()  # bounded memory; re-encoding is cheap
@@ -117,9 +120,6 @@ def encode_examples(components, examples: list, prompts: PromptCache, multitask:
                     weighting: LossWeighting = LossWeighting()) -> dict[str, Any]:
     """Latents and conditions of a batch (§3.3): z^i, z^s, z^c (B, 4, h, w), m_c (B, 1, h, w) float in {0, 1},
     text states (B, 77, D), task ids (B,) long (None for a single-task model), loss weights (B, 2, h, w)."""
-    from unigs.models.vae import encode_images
-    from unigs.pipelines.core import mask_to_latent
-
     # Identical pixel arrays are encoded once: the control equals a target for referring/entity (I_0) and
     # synthesis (M_c), and a pool's draws from one scene share I_0 (and the entity colormap).
     pixels: list[np.ndarray] = []
@@ -176,8 +176,6 @@ class ExamplePool:
     def build(cls, make_examples, count: int, components, multitask: bool, weighting: LossWeighting,
               key: dict, chunk: int = 64, progress: bool = True) -> ExamplePool:
         """Encode `count` examples; `make_examples(start, stop)` returns the examples of those indices."""
-        from tqdm.auto import tqdm
-
         device = next(components.vae.parameters()).device
         prompts = PromptCache(components.tokenizer, components.text_encoder, device, max_items=10**9)
         parts: dict[str, list[torch.Tensor]] = {}
@@ -205,8 +203,6 @@ class ExamplePool:
         return cls(tensors, unique, tasks, key)
 
     def save(self, path: str | Path) -> None:
-        from unigs.checkpoint import atomic_write
-
         data = {"format": POOL_FORMAT, "key": self.key, "prompts": self.prompts, "tasks": self.tasks,
                 "tensors": self.tensors}
         atomic_write(Path(path), lambda tmp: torch.save(data, tmp))

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, safe_open, save_file
 
+from unigs.checks import check_output_dir
 from unigs.io import atomic_write as io_atomic_write
 
 CHECKPOINT_PREFIX = "step-"
@@ -217,8 +218,6 @@ def prepare_run_folder(folder: str | Path, resume: bool, overwrite: bool) -> Pat
     A folder holding an earlier run (`config.json`, `metrics.csv` or `checkpoints/`) is refused unless
     `resume` (continue it) or `overwrite` (its run files are deleted first; other files stay).
     """
-    from unigs.checks import check_output_dir
-
     folder = check_output_dir(folder, "--output")
     present = [name for name in RUN_MARKERS if (folder / name).exists()]
     if present and not resume:

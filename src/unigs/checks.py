@@ -107,7 +107,7 @@ def resolve_device(name: str | None):
     Raises:
         ValueError: an unknown device string, or a backend / device index this machine does not have.
     """
-    import torch
+    import torch  # deferred: the CLI imports this module for its parsers; `unigs --help` loads no torch
 
     if name is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -13,14 +13,15 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import yaml
 
-def config_from_dict(values: dict[str, Any], cls: type | None = None, **init: Any) -> Any:
-    """A config dataclass (default: `unigs.train.TrainConfig`) from a dict; an unknown key raises
+from unigs.checks import check_number, check_seed
+from unigs.io import check_image_size, check_input_file
+
+
+def config_from_dict(values: dict[str, Any], cls: type, **init: Any) -> Any:
+    """A config dataclass `cls` (`TrainConfig`, `VAETrainConfig`) from a dict; an unknown key raises
     ValueError naming it. `init`: init-only arguments of `cls` (TrainConfig's `check_paths`)."""
-    if cls is None:
-        from unigs.train import TrainConfig
-
-        cls = TrainConfig
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -53,9 +54,6 @@ def _coerce(cls: type, key: str, value: Any) -> Any:
 def check_config_numbers(config: Any) -> None:
     """The checks every training config shares: `seed` in [0, 2**63 - 1] (numpy refuses negative seeds
     only deep inside the run), float fields finite, `image_size`² within the image pixel limit."""
-    from unigs.checks import check_number, check_seed
-    from unigs.io import check_image_size
-
     check_seed(f"{type(config).__name__}.seed", config.seed)
     for f in fields(config):
         if f.type in (float, "float"):
@@ -68,10 +66,6 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
     """The key → value dict of a YAML/JSON config file (None → empty)."""
     if path is None:
         return {}
-    import yaml
-
-    from unigs.io import check_input_file
-
     path = check_input_file(path, "config file")
     try:
         values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -86,8 +80,6 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
     """`["steps=20", "unet={layers_per_block: 1}"]` → dict; values are parsed as YAML."""
-    import yaml
-
     out = {}
     for item in items or []:
         if "=" not in item:

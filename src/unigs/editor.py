@@ -14,6 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from unigs.codec.palette import PALETTE
+from unigs.io import load_image
+
 # The largest picture the app accepts (pixels). The model works at a few hundred px at most, and a
 # 20000 x 20000 PNG of a few hundred KB decodes to 1.2 GB; refusing early keeps the app responsive.
 MAX_PIXELS = 40_000_000
@@ -41,8 +44,6 @@ def load_picture(path: str, limit: int = MAX_PIXELS) -> np.ndarray:
     Raises ValueError (with the file name) for a file that is not an image, or for more than `limit`
     pixels; the size is read from the header, so a decompression bomb is never decoded.
     """
-    from unigs.io import load_image
-
     try:
         with Image.open(path) as img:
             width, height = img.size
@@ -182,8 +183,6 @@ def palette_swatches(grid: int = 11, cell_px: int = 28) -> np.ndarray:
     Returns:
         `(grid * cell_px, grid * cell_px, 3) uint8`.
     """
-    from unigs.codec.palette import PALETTE
-
     if not 1 <= grid * grid <= len(PALETTE):
         raise ValueError(f"grid must satisfy 1 <= grid and grid * grid <= {len(PALETTE)}, is {grid}")
     if cell_px < 8:

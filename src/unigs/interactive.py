@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from unigs import editor
+from unigs.codec import palette
 from unigs.conditions import check_task
+from unigs.io import masks_to_rle, save_png, write_json
+from unigs.pipelines import pipeline_for_task
+from unigs.pipelines.core import make_scheduler
+from unigs.visualize import distinct_colors, overlay
 
 # Per-task defaults shown by the app (guidance: the pipelines' own defaults).
 TASK_GUIDANCE: dict[str, float] = {"inpainting": 7.5, "synthesis": 7.5, "referring": 7.5, "entity": 1.0}
@@ -112,9 +119,6 @@ class StepReporter:
 
 
 def _pipeline(components: Any, task: str, sampler: str, reporter: StepReporter | None) -> Any:
-    from unigs.pipelines import pipeline_for_task
-    from unigs.pipelines.core import make_scheduler
-
     scheduler = make_scheduler(sampler, components.scheduler.config)
     pipe = pipeline_for_task(task, dataclasses.replace(components, scheduler=scheduler))
     if reporter is not None:
@@ -141,8 +145,6 @@ def prepare_inputs(task: str, value: dict | None, names_text: str | None, side: 
         the picture `(h, w, 3) uint8`, one :class:`Region` per painted layer (none for the entity task),
         and all typed names in order.
     """
-    from unigs import editor
-
     check_task(task)
     background = (value or {}).get("background")
     if background is None:
@@ -199,10 +201,6 @@ def run_task(components: Any, task: str, picture: np.ndarray, regions: list[Regi
     Raises:
         ValueError for unusable input (`check_request`), :class:`Cancelled` when `cancel` gets set.
     """
-    import torch
-
-    from unigs.codec import palette
-
     check_request(task, picture, regions)
     runs = len(regions) if task in NEEDS_REGIONS else 1
     reporter = StepReporter(runs * settings.steps, on_step, cancel)
@@ -274,9 +272,6 @@ def mask_labels(owners: list[int], regions: list[Region], names: list[str] | Non
 def make_result(task: str, image: np.ndarray, colormap: np.ndarray, masks: np.ndarray, owners: list[int],
                 regions: list[Region], names: list[str] | None = None) -> TaskResult:
     """Pack a run's outputs with legend labels, overlay colours and COCO RLEs."""
-    from unigs.io import masks_to_rle
-    from unigs.visualize import distinct_colors
-
     return TaskResult(task=task, image=image, colormap=colormap, masks=masks,
                       labels=mask_labels(owners, regions, names), colors=distinct_colors(len(masks)),
                       rles=masks_to_rle(masks))
@@ -294,8 +289,6 @@ def legend_overlay(result: TaskResult, alpha: float = 0.5) -> np.ndarray:
     Returns:
         `(H + legend height, max(W, legend width), 3) uint8`.
     """
-    from unigs.visualize import overlay
-
     top = overlay(result.image, result.masks, result.colors, alpha=alpha)
     font = ImageFont.load_default()
     x0, y0, x1, y1 = font.getbbox("Ag")
@@ -317,8 +310,6 @@ def legend_overlay(result: TaskResult, alpha: float = 0.5) -> np.ndarray:
 def write_outputs(result: TaskResult, folder: str | Path, image_id: int = 0) -> dict[str, Path]:
     """Write `results.json` (COCO results), `image.png`, `colormap.png`, `overlay.png` (with legend) and
     `masks.zip` (one `mask_<k>.png` per mask, 0/255) into `folder`; returns name → path."""
-    from unigs.io import save_png, write_json
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import torch
+from diffusers.models.attention_processor import AttnProcessor
 
 INSTALL_BNB = "pip install bitsandbytes"
 
@@ -116,8 +117,6 @@ def apply_speed_switches(unet: torch.nn.Module, config: Any) -> None:
     if config.gradient_checkpointing:
         unet.enable_gradient_checkpointing()
     if config.attention == "eager":
-        from diffusers.models.attention_processor import AttnProcessor
-
         unet.set_attn_processor(AttnProcessor())
     elif config.attention == "xformers":
         try:

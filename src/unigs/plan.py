@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from unigs.config import config_from_dict
+from unigs.data.loader import dataset_entries, dataset_shares
+from unigs.train_config import TrainConfig
+from unigs.train_parts import checkpoint_bytes, part_sizes
 
 
-def missing_paths(config: Any) -> list[str]:
+def missing_paths(config: TrainConfig) -> list[str]:
     """`"key: path"` for every file or folder the run needs that does not exist on this machine."""
-    from unigs.data.loader import dataset_entries
-
     out = []
     for k, entry in enumerate(dataset_entries(config)):
         where = f"datasets[{k}]" if config.datasets else ""
@@ -34,11 +35,8 @@ def missing_paths(config: Any) -> list[str]:
     return out
 
 
-def plan_lines(config: Any, processes: int) -> list[str]:
+def plan_lines(config: TrainConfig, processes: int) -> list[str]:
     """The plan of a run of `config` on `processes` processes, as printable lines."""
-    from unigs.data.loader import dataset_entries, dataset_shares
-    from unigs.train_parts import checkpoint_bytes, part_sizes
-
     lines = ["datasets (share = fraction of all training examples; entity task: complete ones only):"]
     for entry, share in zip(dataset_entries(config), dataset_shares(config), strict=True):
         lines.append(f"  {entry['data']}  ratio {entry['ratio']:g}  complete {entry['complete']}  "
@@ -67,7 +65,7 @@ def plan_lines(config: Any, processes: int) -> list[str]:
 
 def dry_run(values: dict[str, Any], output: str | Path) -> int:
     """Validate `values` (a TrainConfig dict) and print the missing paths and the plan; returns 0."""
-    config = config_from_dict(values, check_paths=False)
+    config = config_from_dict(values, TrainConfig, check_paths=False)
     processes = int(os.environ.get("WORLD_SIZE", "1"))
     print(f"unigs train --dry-run: the config is valid; output would go to {output}")
     missing = missing_paths(config)

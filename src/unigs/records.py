@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from unigs.codec.palette import LEVELS
+from unigs.data.coco import results_json
 
 OUTPUT_MODES = ("coco_rle", "binary_mask")
 
@@ -71,8 +72,6 @@ def mask_records(masks: np.ndarray, scores: Sequence[float] | np.ndarray, image_
         names: K entity names (None where unknown), or None.
         output_mode: "coco_rle" (default) or "binary_mask".
     """
-    from unigs.data.coco import results_json
-
     check_output_mode(output_mode)
     masks = np.asarray(masks, dtype=bool)
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)

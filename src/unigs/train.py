@@ -27,12 +27,10 @@ unchanged under `accelerate launch --num_processes N`; only the main process wri
 
 from __future__ import annotations
 
-import argparse
 import copy
 import csv
 import dataclasses
 import json
-import sys
 import time
 from collections import Counter
 from contextlib import nullcontext
@@ -41,8 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
+from diffusers import DDPMScheduler
+from tqdm.auto import tqdm
 
 from unigs import checkpoint as ckpt
+from unigs import plan
 from unigs.batches import ExamplePool, PromptCache, encode_examples
 from unigs.conditions import TASKS
 from unigs.config import config_from_dict, parse_overrides, read_config_file
@@ -55,11 +57,12 @@ from unigs.optim import (
     min_snr_weights,
     set_step_lr,
 )
+from unigs.pipelines.core import unet_input
 from unigs.train_config import TrainConfig, config_defaults
 from unigs.train_parts import build_components, resume_checkpoint, write_checkpoint
 from unigs.validation import validation_examples, validation_sheet
 
-__all__ = ["TrainConfig", "train", "diffusion_loss", "run", "main"]
+__all__ = ["TrainConfig", "train", "diffusion_loss", "run"]
 METRICS_FIELDS = ["step", "loss", "loss_image", "loss_colormap", "lr", "steps_per_s"]
 METRICS_FIELDS += [f"n_{t}" for t in TASKS]  # examples per task in the interval
 
@@ -105,8 +108,6 @@ def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torc
     `(loss, loss_image, loss_colormap)`, each a scalar tensor, weighted means of the squared error against
     ε (or against v for a v-prediction schedule). `snr_gamma`: each example's squared error is also
     scaled by its min-SNR-γ weight (unigs.optim.min_snr_weights; None = off)."""
-    from unigs.pipelines.core import unet_input
-
     z0 = torch.cat([batch["z_image"], batch["z_colormap"]], dim=1)  # (B, 8, h, w)
     noise = torch.randn(z0.shape, generator=generator).to(z0.device)
     t = draw_timesteps(noise_scheduler.config.num_train_timesteps, z0.shape[0], timestep_power, generator)
@@ -163,11 +164,6 @@ def train(config: TrainConfig, output_dir: str | Path, resume: bool | str | Path
     stop_after: stop once this many steps are done (tests use it to stand in for a kill right after a
     checkpoint).
     """
-    from accelerate import Accelerator
-    from diffusers import DDPMScheduler
-    from tqdm.auto import tqdm
-
-
     output_dir = Path(output_dir)
     # cpu=True on a machine without CUDA: under `accelerate launch --multi_gpu --num_processes N` (torchrun
     # env) this makes accelerate pick MULTI_CPU with gloo. On CPU we always train in fp32.
@@ -336,34 +332,19 @@ class MetricsLog:
 
 
 # ------------------------------------------------------------------------------------------------ entry
-def run(args: argparse.Namespace) -> int:
-    """`unigs train` (see `unigs.commands.train` for the flags)."""
-    values = read_config_file(args.config)
-    if args.resume and args.config is None:  # resume with the run's own config (or the checkpoint's run's)
-        own = Path(args.output) / "config.json"
-        values = read_config_file(own if own.is_file() or args.resume is True
-                                  else Path(args.resume).resolve().parents[1] / "config.json")
-    values = {**values, **parse_overrides(args.set)}
-    if getattr(args, "dry_run", False):
-        from unigs.plan import dry_run
-
-        return dry_run(values, args.output)
-    last = train(config_from_dict(values), args.output, resume=args.resume,
-                 overwrite=args.overwrite)
+def run(config_file: str | Path | None, output_dir: str | Path, overrides: list[str] | None = None,
+        resume: bool | str | Path = False, overwrite: bool = False, dry_run: bool = False) -> int:
+    """`unigs train` (flags in `unigs.commands.train`): the config file (resuming without one: the run's
+    own `config.json`, or that of the run the checkpoint `resume` belongs to), `--set KEY=VALUE` overrides
+    on top; then print the plan (`dry_run`) or train."""
+    values = read_config_file(config_file)
+    if resume and config_file is None:
+        own = Path(output_dir) / "config.json"
+        values = read_config_file(own if own.is_file() or resume is True
+                                  else Path(resume).resolve().parents[1] / "config.json")
+    values = {**values, **parse_overrides(overrides)}
+    if dry_run:
+        return plan.dry_run(values, output_dir)
+    last = train(config_from_dict(values, TrainConfig), output_dir, resume=resume, overwrite=overwrite)
     print(f"last checkpoint: {last}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m unigs.train …` (the form `accelerate launch -m unigs.train …` uses)."""
-    from unigs.cli import run_command
-    from unigs.commands.train import configure
-
-    parser = argparse.ArgumentParser(prog="unigs.train", description="train a UniGS UNet")
-    configure(parser, "train")
-    args = parser.parse_args(argv)
-    return run_command("train", lambda: run(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,6 +14,7 @@ from typing import Any
 from unigs.batches import LossWeighting
 from unigs.conditions import DEFAULT_TASK_RATIOS, TASK_IDS, TASKS
 from unigs.config import check_config_numbers
+from unigs.models.loading import NOISE_SCHEDULES
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 ATTENTION = ("sdpa", "eager", "xformers")
@@ -100,8 +101,6 @@ class TrainConfig:
     check_paths: InitVar[bool] = True
 
     def __post_init__(self, check_paths: bool = True) -> None:
-        from unigs.models.loading import NOISE_SCHEDULES
-
         choices = {"noise_schedule": tuple(NOISE_SCHEDULES), "mixed_precision": MIXED_PRECISION,
                    "attention": ATTENTION, "lr_scheduler": LR_SCHEDULERS, "report_to": REPORT_TO,
                    "checkpoint_frozen": CHECKPOINT_FROZEN}

@@ -13,22 +13,31 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
+from diffusers import AutoencoderKL
 
 from unigs import checkpoint as ckpt
 from unigs.conditions import TASKS
+from unigs.config import config_from_dict
+from unigs.data.loader import dataset_entries
+from unigs.models.files import read_unigs_header
+from unigs.models.loading import UniGSComponents, default_scheduler, load_unigs, save_unigs
+from unigs.models.text import MINILM, load_text_encoder
+from unigs.models.unet import SD15_INPAINT_UNET_CONFIG, build_unet, small_unet_config
+from unigs.models.vae import latent_factor
+from unigs.train_config import TrainConfig
 
 INFERENCE_FILE = "model.safetensors"  # checkpoint_frozen: copy (load_unigs reads it)
 EMA_UNET_FILE = "ema_unet.safetensors"  # checkpoint_frozen: reference (load_checkpoint_model reads it)
 PATH_KEYS = ("init", "vae", "text_encoder")  # config keys that name frozen parts on disk
 
 
-def build_components(config: Any, vocabulary: list[str] | None = None):
+def build_components(config: TrainConfig, vocabulary: list[str] | None = None) -> UniGSComponents:
     """UniGSComponents for training: a fresh or widened 13/8 UNet, frozen VAE and text encoder, the scheduler.
 
     `init: scratch` builds `small_unet_config(**config.unet)` (cross-attention width = the text encoder's,
@@ -36,17 +45,10 @@ def build_components(config: Any, vocabulary: list[str] | None = None):
     saved UniGS model) and widens it 9/4 → 13/8 with zero new channels (§4.1). The task embedding (4 tasks)
     is on exactly when `tasks: multi`.
     """
-    from diffusers import AutoencoderKL
-
-    from unigs.models.loading import UniGSComponents, default_scheduler, load_unigs
-    from unigs.models.text import MINILM, load_text_encoder
-    from unigs.models.unet import build_unet, small_unet_config
-    from unigs.models.vae import latent_factor
-
     num_tasks = len(TASKS) if config.multitask else None
     if config.init == "scratch":
         tokenizer, text_encoder = load_text_encoder(config.text_encoder)
-        vae = _load_vae(AutoencoderKL, config.vae)
+        vae = _load_vae(config.vae)
         factor = latent_factor(vae)
         dim = int(text_encoder.config.hidden_size)
         if config.unet.get("cross_attention_dim", dim) != dim:
@@ -64,7 +66,7 @@ def build_components(config: Any, vocabulary: list[str] | None = None):
         if config.noise_schedule != "sd15":  # SD's weights are ε-models: this one is fine-tuned to v
             components.scheduler = default_scheduler(config.noise_schedule)
         if config.vae is not None:
-            components.vae = _load_vae(AutoencoderKL, config.vae)
+            components.vae = _load_vae(config.vae)
         # a MiniLM text encoder stays a reference to the package (not 45 MB of weights in every checkpoint)
         kept = (components.meta or {}).get("text_encoder", {"kind": "saved"})
         if config.text_encoder is not None:
@@ -85,27 +87,24 @@ def build_components(config: Any, vocabulary: list[str] | None = None):
     return components
 
 
-def data_domain(config: Any) -> str:
+def data_domain(config: TrainConfig) -> str:
     """A one-line description of the training images, kept in the model's meta."""
-    from unigs.data.loader import dataset_entries
-
     scenes = "procedural scenes (unigs.data.scenes): flat shapes on textured bands, no real photos"
     return "; ".join(scenes if e["data"] == "scenes" else f"COCO-format images of {Path(e['data']).name}"
                      for e in dataset_entries(config))
 
 
-def _load_vae(cls: type, folder: str | None):
+def _load_vae(folder: str | None) -> AutoencoderKL:
     if folder is None or not (Path(folder) / "config.json").is_file():
         raise FileNotFoundError(f"VAE folder {folder!r} has no config.json "
                                 "(train one with `unigs train-vae`)")
-    return cls.from_pretrained(folder, local_files_only=True)
+    return AutoencoderKL.from_pretrained(folder, local_files_only=True)
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
-def write_checkpoint(folder: Path, config: Any, components, ema_unet: torch.nn.Module, state: dict) -> None:
+def write_checkpoint(folder: Path, config: TrainConfig, components: UniGSComponents,
+                     ema_unet: torch.nn.Module, state: dict) -> None:
     """Fill the (temporary) checkpoint `folder`: the EMA weights for inference and `state` for resuming."""
-    from unigs.models.loading import save_unigs
-
     meta = {**components.meta, "step": state["step"]}
     if config.checkpoint_frozen == "copy":  # self-describing single file (VAE and text encoder inside)
         inference = type(components)(ema_unet, components.vae, components.text_encoder, components.tokenizer,
@@ -122,18 +121,15 @@ def write_checkpoint(folder: Path, config: Any, components, ema_unet: torch.nn.M
     ckpt.save_training_state(folder, state)
 
 
-def load_checkpoint_model(folder: str | Path):
+def load_checkpoint_model(folder: str | Path) -> UniGSComponents:
     """UniGSComponents of a checkpoint folder (EMA weights), whichever way it holds the frozen parts."""
-    from unigs.config import config_from_dict
-    from unigs.models.loading import load_unigs
-
     folder = Path(folder)
     if (folder / INFERENCE_FILE).is_file():
         return load_unigs(folder / INFERENCE_FILE)
     tensors, info = ckpt.load_weights(folder / EMA_UNET_FILE)
     meta = info["meta"]
     with torch.random.fork_rng():  # building the UNet before loading its weights must not move the RNG
-        components = build_components(config_from_dict(meta["train_config"]))
+        components = build_components(config_from_dict(meta["train_config"], TrainConfig))
     components.unet.load_state_dict(tensors, strict=True)
     components.unet.eval()
     components.meta = meta
@@ -165,16 +161,9 @@ def resume_checkpoint(resume: bool | str | Path, ckpt_root: Path, move_newer: bo
 
 
 # ---------------------------------------------------------------------------------------------- sizes
-def part_sizes(config: Any) -> dict[str, int]:
+def part_sizes(config: TrainConfig) -> dict[str, int]:
     """Parameter counts of the UNet (as trained: widened, task embedding) and of the frozen VAE and text
     encoder, without loading any weight: configs read from `init` when it is on disk, else SD-1.5's."""
-    import json
-
-    from diffusers import AutoencoderKL
-
-    from unigs.models.files import read_unigs_header
-    from unigs.models.unet import SD15_INPAINT_UNET_CONFIG, build_unet, small_unet_config
-
     num_tasks = len(TASKS) if config.multitask else None
     init = Path(config.init)
     # a UniGS single file holds its configs
@@ -205,7 +194,7 @@ SD15_VAE_PARAMETERS = 83_653_863  # AutoencoderKL of SD-1.5
 SD15_TEXT_ENCODER_PARAMETERS = 123_060_480  # CLIP ViT-L/14 text model of SD-1.5
 
 
-def checkpoint_bytes(config: Any, sizes: dict[str, int]) -> dict[str, int]:
+def checkpoint_bytes(config: TrainConfig, sizes: dict[str, int]) -> dict[str, int]:
     """Estimated bytes of one checkpoint folder: fp32 raw UNet + EMA in training_state.pt, AdamW's two fp32
     moments (8-bit Adam: ~2 bytes per parameter), the EMA for inference, and the frozen parts if copied."""
     unet = sizes["unet"]

@@ -17,10 +17,8 @@ mIoU of dichotomy-decoded masks after a VAE round trip.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,10 +26,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from diffusers import AutoencoderKL
+from tqdm.auto import tqdm
 
 from unigs import checkpoint as ckpt
+from unigs.codec.dichotomy import decode
+from unigs.codec.palette import encode
 from unigs.config import check_config_numbers, config_from_dict, parse_overrides, read_config_file
+from unigs.data.scenes import SceneDataset
 from unigs.data.source import EntitySource
+from unigs.evaluate.metrics import best_match_scores
+from unigs.models.vae import decode_latents, encode_images, small_vae_config, to_model_images
 
 
 @dataclass
@@ -83,10 +89,13 @@ class VAETrainConfig:
         check_config_numbers(self)
 
 
+def entity_source(config: VAETrainConfig) -> EntitySource:
+    """The training images of `config` (procedural scenes or its COCO JSON) at `image_size` px."""
+    return EntitySource(config.data, config.image_size, config.images_dir, config.num_scenes)
+
+
 def random_colormap(masks: np.ndarray, rng: np.random.Generator, grid: int, max_entities: int) -> np.ndarray:
     """Ψ of all entities (p = 0.5) or of 1…max_entities random ones: `(H, W, 3) uint8`, black = background."""
-    from unigs.codec.palette import encode
-
     n = len(masks)
     if n > 1 and rng.random() >= 0.5:
         keep = np.sort(rng.choice(n, size=int(rng.integers(1, min(n, max_entities) + 1)), replace=False))
@@ -146,10 +155,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 @torch.no_grad()
 def evaluate_vae(vae, config: VAETrainConfig) -> dict[str, float]:
     """Report on `eval_scenes` held-out scenes: latent std, PSNR (images, colormaps), dichotomy mIoU."""
-    from unigs.codec.palette import encode
-    from unigs.data.scenes import SceneDataset
-    from unigs.models.vae import decode_latents, encode_images
-
     scenes = SceneDataset(split="val", length=config.eval_scenes, size=config.image_size)
     images = np.stack([s.image for s in scenes])
     colormaps = np.stack([encode(s.masks, grid=config.grid) for s in scenes])
@@ -164,12 +169,6 @@ def evaluate_vae(vae, config: VAETrainConfig) -> dict[str, float]:
         recon[name] = np.concatenate(parts)
         out[f"psnr_{name}"] = float(np.mean([psnr(a, b) for a, b in zip(pixels, recon[name], strict=True)]))
     out["latent_std"] = float(torch.cat(latents).std())
-    try:
-        from unigs.codec.dichotomy import decode
-        from unigs.evaluate.metrics import best_match_scores
-    except ImportError:
-        out["dichotomy_miou"] = None  # the decoder has not landed yet
-        return out
     scores = [best_match_scores(decode(cm), s.masks) for cm, s in zip(recon["colormap"], scenes, strict=True)]
     out["dichotomy_miou"] = float(np.mean([s.miou for s in scores]))
     out["dichotomy_recall"] = float(np.mean([s.recall for s in scores]))
@@ -179,12 +178,6 @@ def evaluate_vae(vae, config: VAETrainConfig) -> dict[str, float]:
 def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = False) -> dict[str, Any]:
     """Train, set the scaling factor, save `<output_dir>/vae/`, evaluate; returns the evaluation dict.
     A folder holding an earlier run is refused unless `overwrite` (`checkpoint.prepare_run_folder`)."""
-    from accelerate import Accelerator
-    from diffusers import AutoencoderKL
-    from tqdm.auto import tqdm
-
-    from unigs.models.vae import small_vae_config, to_model_images
-
     output_dir = Path(output_dir)
     # fp32: the VAE is small, and bf16 is ~9× slower on CPU. cpu=True without CUDA: see unigs.train.
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
@@ -192,7 +185,7 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = 
     if main:
         ckpt.prepare_run_folder(output_dir, resume=False, overwrite=overwrite)
     accelerator.wait_for_everyone()
-    source = EntitySource(config)  # type: ignore[arg-type] — same data keys as TrainConfig
+    source = entity_source(config)
     torch.manual_seed(config.seed)
     if config.init is not None:
         vae = AutoencoderKL.from_pretrained(config.init)
@@ -249,29 +242,16 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = 
     return result
 
 
-def run(args: argparse.Namespace) -> int:
-    """`unigs train-vae` (flags in `unigs.commands.train`)."""
-    values = {**read_config_file(args.config), **parse_overrides(args.set)}
+def run(config_file: str | Path | None, output_dir: str | Path, overrides: list[str] | None = None,
+        overwrite: bool = False) -> int:
+    """`unigs train-vae` (flags in `unigs.commands.train`): the config file, `--set KEY=VALUE` overrides on
+    top, then train into `output_dir` and print the report."""
+    values = {**read_config_file(config_file), **parse_overrides(overrides)}
     config = config_from_dict(values, VAETrainConfig)
-    result = train_vae(config, args.output, overwrite=getattr(args, "overwrite", False))
+    result = train_vae(config, output_dir, overwrite=overwrite)
     if result:
         keys = ("scaling_factor", "psnr_image", "psnr_colormap", "dichotomy_miou")
         print(" ".join(f"{k}={result[k]:.4g}" if isinstance(result[k], float) else f"{k}={result[k]}"
                        for k in keys))
-        print(f"VAE written to {Path(args.output) / 'vae'}")
+        print(f"VAE written to {Path(output_dir) / 'vae'}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m unigs.train_vae …` (for `accelerate launch -m unigs.train_vae …`)."""
-    from unigs.cli import run_command
-    from unigs.commands.train import configure
-
-    parser = argparse.ArgumentParser(prog="unigs.train_vae", description="train the small UniGS VAE")
-    configure(parser, "train-vae")
-    args = parser.parse_args(argv)
-    return run_command("train-vae", lambda: run(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,6 +24,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from unigs import editor, interactive  # noqa: E402
+from unigs.data.scenes import make_scene  # noqa: E402
 
 log = logging.getLogger("unigs.ui")
 
@@ -84,8 +85,6 @@ class App:
         return _editor_value(picture), f"Loaded a {w}×{h} picture. Brush a region, type names, run."
 
     def load_scene(self, seed: str | None) -> tuple[Any, str]:
-        from unigs.data.scenes import make_scene
-
         if not seed:
             return gr.skip(), ""
         scene = make_scene(int(seed), size=self.side)

@@ -15,28 +15,31 @@ trains bit-identically to one without.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
+
+from unigs.conditions import TASKS
+from unigs.data.loader import dataset_entries
+from unigs.data.source import EntitySource
+from unigs.data.tasks import TrainingExample, sample_example
+from unigs.models.loading import UniGSComponents
+from unigs.pipelines import pipeline_for_task
+from unigs.train_config import TrainConfig
+from unigs.visualize import sheet
 
 VALIDATION_TAG = 0x7A11
 
 
-def validation_examples(config: Any) -> list:
+def validation_examples(config: TrainConfig) -> list[TrainingExample]:
     """`validation_images` TrainingExamples per task of `config` (fixed; module docstring)."""
-    from unigs.conditions import TASKS
-    from unigs.data.loader import dataset_entries
-    from unigs.data.source import EntitySource
-    from unigs.data.tasks import sample_example
-
     first = dataset_entries(config)[0]
     data, images_dir = ((config.validation_data, config.validation_images_dir) if config.validation_data
                         else (first["data"], first["images_dir"]))
-    source = EntitySource(SimpleNamespace(data=data, images_dir=images_dir, split="val",
-                                          num_scenes=max(64, config.validation_images),
-                                          image_size=config.image_size))
+    source = EntitySource(data, config.image_size, images_dir, num_scenes=max(64, config.validation_images),
+                          split="val")
     ratios = config.task_ratios if config.multitask else {config.tasks: 1.0}
     tasks = [t for t in TASKS if float(ratios.get(t, 0)) > 0]
     examples = []
@@ -65,14 +68,9 @@ def run_example(pipe, example, steps: int, seed: int):
     return pipe(image, **kw)
 
 
-def validation_sheet(components: Any, examples: list, path: str | Path, steps: int, device: Any = "cpu",
-                     seed: int = 0) -> Path:
+def validation_sheet(components: UniGSComponents, examples: list[TrainingExample], path: str | Path,
+                     steps: int, device: Any = "cpu", seed: int = 0) -> Path:
     """Write the sheet of `examples` under `components` (EMA weights) to `path` (PNG); returns `path`."""
-    from PIL import Image
-
-    from unigs.pipelines import pipeline_for_task
-    from unigs.visualize import sheet
-
     pipes: dict[str, Any] = {}
     rows = []
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):

@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from tiny_models import tiny_components
 
 from unigs.cli import build_parser, main
 from unigs.codec import palette
 from unigs.commands import generate, model_flags
 from unigs.io import load_image, rle_to_masks, save_png
 from unigs.models.loading import save_unigs
-from unigs.models.tiny import tiny_components
 from unigs.outputs import LOCK_NAME
 
 
@@ -186,7 +186,7 @@ def test_an_output_never_overwrites_an_input(model, files, capsys):
 
 
 def test_a_widened_sd_model_says_its_masks_are_meaningless(files, tmp_path, capsys):
-    from unigs.models.tiny import tiny_sd_inpaint_components, write_sd_folder
+    from tiny_models import tiny_sd_inpaint_components, write_sd_folder
 
     folder, _ = files
     sd = write_sd_folder(tiny_sd_inpaint_components(seed=0), tmp_path / "sd")
@@ -206,7 +206,7 @@ def test_every_command_with_model_takes_config_dir():
 
 
 def test_single_file_sd_checkpoint_with_config_dir(files, tmp_path, capsys):
-    from unigs.models.tiny import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
+    from tiny_models import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
 
     folder, _ = files
     sd = tiny_sd_inpaint_components(seed=0, clip=True)

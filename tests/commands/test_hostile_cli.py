@@ -11,10 +11,10 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_models import tiny_components
 
 from unigs.cli import main
 from unigs.models.loading import save_unigs
-from unigs.models.tiny import tiny_components
 
 
 def _png_header(width: int, height: int) -> bytes:

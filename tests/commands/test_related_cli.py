@@ -7,12 +7,12 @@ import argparse
 
 import numpy as np
 import pytest
+from tiny_models import tiny_components
 
 from unigs.cli import build_parser, main
 from unigs.codec import palette
 from unigs.io import load_image, save_png
 from unigs.models.loading import save_unigs
-from unigs.models.tiny import tiny_components
 
 
 @pytest.fixture(scope="module")

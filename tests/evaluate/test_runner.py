@@ -77,7 +77,6 @@ class _Oracle:
 
 def test_oracle_scores_perfectly(monkeypatch):
     import unigs.data.tasks as tasks
-    import unigs.pipelines as pipelines
 
     last = {}
     real_sample = tasks.sample_example
@@ -87,8 +86,8 @@ def test_oracle_scores_perfectly(monkeypatch):
         last["example"] = real_sample(*args, **kwargs)
         return last["example"]
 
-    monkeypatch.setattr(tasks, "sample_example", recording_sample)
-    monkeypatch.setattr(pipelines, "pipeline_for_task", lambda task, comps: _Oracle(task, last))
+    monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
+    monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: _Oracle(task, last))
     comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
     result = evaluate(comps, EvalConfig(limit=3, steps=1), progress=False)
     m = result.metrics
@@ -105,7 +104,6 @@ def test_oracle_scores_perfectly(monkeypatch):
 def test_things_and_stuff_are_scored_apart(monkeypatch):
     """An oracle that finds only the stuff entities: stuff scores 1, things 0, overall in between."""
     import unigs.data.tasks as tasks
-    import unigs.pipelines as pipelines
     from unigs.data.scenes import STUFF
 
     last = {}
@@ -122,8 +120,8 @@ def test_things_and_stuff_are_scored_apart(monkeypatch):
             return SimpleNamespace(images=[ex.image_target], masks=[ex.entity_masks[keep]],
                                    colormaps=[ex.colormap_target])
 
-    monkeypatch.setattr(tasks, "sample_example", recording_sample)
-    monkeypatch.setattr(pipelines, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
+    monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
+    monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
     comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
     result = evaluate(comps, EvalConfig(limit=6, steps=1, tasks=("referring", "entity", "synthesis")),
                       progress=False)
@@ -141,7 +139,7 @@ def test_things_and_stuff_are_scored_apart(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_result(mean_colour_net, tiny_clip):
-    from unigs.models.tiny import tiny_components
+    from tiny_models import tiny_components
 
     config = EvalConfig(limit=2, steps=2, seed=0, fid_weights=str(mean_colour_net), clip_model=str(tiny_clip))
     return config, evaluate(tiny_components(0), config, progress=False)
@@ -168,9 +166,10 @@ def test_tiny_model_all_tasks(tiny_result):
 
 
 def test_cli_writes_results_and_is_deterministic(tiny_result, tmp_path, capsys):
+    from tiny_models import tiny_components
+
     from unigs.cli import main
     from unigs.models.loading import save_unigs
-    from unigs.models.tiny import tiny_components
 
     _, expected = tiny_result
     model = save_unigs(tiny_components(0), tmp_path / "model")

@@ -1,12 +1,11 @@
-"""Fixtures for the model tests: tiny seeded components (see ``unigs.models.tiny``) and a network guard."""
+"""Fixtures for the model tests: tiny seeded components (``tests/tiny_models.py``) and a network guard."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
-
-from unigs.models.tiny import tiny_components, tiny_sd_inpaint_components, write_sd_folder
+from tiny_models import tiny_components, tiny_sd_inpaint_components, write_sd_folder
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 import torch
+from tiny_models import tiny_components
 
 from unigs.models.loading import load_unigs, save_unigs
-from unigs.models.tiny import tiny_components
 
 
 @pytest.fixture(scope="module")

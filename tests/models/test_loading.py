@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from tiny_models import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
 
 from unigs.models.loading import (
     UNIGS_JSON,
@@ -15,7 +16,6 @@ from unigs.models.loading import (
     save_unigs,
 )
 from unigs.models.text import encode_prompt
-from unigs.models.tiny import tiny_sd_inpaint_components, write_original_sd_checkpoint, write_sd_folder
 
 
 def _assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
@@ -190,8 +190,7 @@ def test_single_file_save_needs_safetensors_suffix(tiny, tmp_path):
 
 def test_plain_sd_unet_is_not_widened(tiny_sd, tmp_path):
     from diffusers import UNet2DConditionModel
-
-    from unigs.models.tiny import TINY_UNET_CONFIG
+    from tiny_models import TINY_UNET_CONFIG
 
     tiny_sd.unet = UNet2DConditionModel(**dict(TINY_UNET_CONFIG, in_channels=4, out_channels=4))
     folder = write_sd_folder(tiny_sd, tmp_path / "sd")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import tiny_text_encoder
 
 from unigs.models.text import MAX_LENGTH, encode_prompt, load_text_encoder
-from unigs.models.tiny import tiny_text_encoder
 
 
 def _pooled(tokenizer, encoder, prompt: str) -> torch.Tensor:
@@ -59,8 +59,9 @@ def test_bad_prompts_raise(prompts):
 
 
 def test_prompts_past_77_tokens_warn():
+    from tiny_models import tiny_components
+
     from unigs.models.text import encode_prompt
-    from unigs.models.tiny import tiny_components
 
     c = tiny_components(seed=0)
     long = "generate " + ", ".join(f"thing{i}" for i in range(50)) + "."

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKL
+from tiny_models import tiny_vae_config
 
-from unigs.models.tiny import tiny_vae_config
 from unigs.models.vae import decode_latents, encode_images, latent_factor, small_vae_config, to_model_images
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from unigs.models.tiny import tiny_components
+from tiny_models import tiny_components
 
 
 @pytest.fixture(scope="module")

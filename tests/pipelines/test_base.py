@@ -117,7 +117,8 @@ def test_names_outside_the_model_vocabulary_are_warned_about(components, scene):
 
 
 def test_a_widened_sd_inpainting_model_says_its_colormaps_are_untrained(scene):
-    from unigs.models.tiny import tiny_sd_inpaint_components
+    from tiny_models import tiny_sd_inpaint_components
+
     from unigs.models.unet import widen_unet
     from unigs.pipelines import UniGSReferringPipeline, UniGSSynthesisPipeline
 

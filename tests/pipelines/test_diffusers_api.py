@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 from diffusers import DiffusionPipeline
+from tiny_models import tiny_sd_inpaint_components, write_sd_folder
 
 from unigs.models.text import encode_prompt
-from unigs.models.tiny import tiny_sd_inpaint_components, write_sd_folder
 from unigs.pipelines import UniGSEntityPipeline, UniGSInpaintPipeline, UniGSReferringPipeline
 
 

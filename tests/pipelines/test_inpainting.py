@@ -7,6 +7,7 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DPMSolverMultistepScheduler
+from output_slices import assert_slice
 
 from unigs.io import rle_to_masks
 from unigs.pipelines import UniGSInpaintPipeline
@@ -91,3 +92,13 @@ def test_bad_inputs_raise(make_pipe, scene, names, image_fn, mask_fn, match):
     pipe = make_pipe(UniGSInpaintPipeline)
     with pytest.raises(ValueError, match=match):
         pipe(names, image_fn(image), mask_fn(coarse), num_inference_steps=2)
+
+
+def test_output_slice(make_pipe, scene):
+    """Both generated halves at seed 0 against their pins (tests/output_slices.py); seed 1 must miss them.
+    The slice lies inside the coarse mask, where the model writes."""
+    image, coarse, _ = scene
+    pipe = make_pipe(UniGSInpaintPipeline)
+    out, other = _run(pipe, image, coarse), _run(pipe, image, coarse, seed=1)
+    assert_slice(out.images, [168, 159, 163, 134, 155, 162, 175, 165, 162], other=other.images)
+    assert_slice(out.colormaps, [182, 191, 189, 162, 208, 195, 171, 186, 175], other=other.colormaps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from output_slices import assert_slice
 
 from unigs.pipelines import UniGSReferringPipeline
 
@@ -54,3 +55,12 @@ def test_bad_inputs(make_pipe, scene):
         pipe(["dog"], image, coarse[:, :16], num_inference_steps=2)
     with pytest.raises(ValueError, match="mask_image is required"):
         pipe(["dog"], image, None, num_inference_steps=2)
+
+
+def test_output_slice(make_pipe, scene):
+    """The generated colormap at seed 0 against its pin (tests/output_slices.py), inside the coarse mask;
+    seed 1 must miss it."""
+    image, coarse, _ = scene
+    pipe = make_pipe(UniGSReferringPipeline)
+    assert_slice(_run(pipe, image, coarse).colormaps, [181, 190, 186, 162, 204, 191, 171, 184, 173],
+                 other=_run(pipe, image, coarse, seed=1).colormaps)

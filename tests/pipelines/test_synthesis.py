@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from output_slices import assert_slice
 
 from unigs.codec import palette
 from unigs.pipelines import UniGSSynthesisPipeline
@@ -65,3 +66,11 @@ def test_bad_colormap(make_pipe, colormap):
     pipe = make_pipe(UniGSSynthesisPipeline)
     with pytest.raises(ValueError, match=r"colormap must be an RGB array .*\(32, 32, 4\)"):
         pipe(["dog"], np.dstack([cmap, cmap[..., :1]]), num_inference_steps=2)
+
+
+def test_output_slice(make_pipe, colormap):
+    """The generated image at seed 0 against its pin (tests/output_slices.py); seed 1 must miss it."""
+    cmap, _ = colormap
+    pipe = make_pipe(UniGSSynthesisPipeline)
+    assert_slice(_run(pipe, cmap).images, [170, 163, 165, 140, 156, 161, 174, 166, 162],
+                 other=_run(pipe, cmap, seed=1).images)

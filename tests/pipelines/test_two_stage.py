@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_sd_inpaint_components
 
 from unigs.codec import palette
-from unigs.models.tiny import tiny_sd_inpaint_components
 from unigs.pipelines import UniGSSynthesisPipeline, UniGSTwoStagePipeline
 from unigs.pipelines.two_stage import check_refine_strength, refiner_from_components
 

@@ -7,6 +7,9 @@ Two parts, both on data never used for training:
 2. **Model** (when the bundled model is present): all four tasks on held-out scenes (test split) with
    `unigs.evaluate.runner`; writes a result sheet PNG (input, coarse mask, control, generated image,
    generated colormap, decoded masks — one row per example) and the metric table (printed + JSON).
+
+The work modules are imported inside the functions: the CLI imports every command module to build its
+parser, and `unigs --help` loads no numpy, numba or torch.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from unigs.checks import arg_int, arg_seed
+from unigs.checks import arg_int, arg_seed, check_output_dir
 from unigs.commands.model_flags import add_model_flags, load_model
 
 DEFAULT_OUT = "outputs/demo"
@@ -148,8 +151,6 @@ def model_demo(out: Path, args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.limit < 1 or (args.steps is not None and args.steps < 1):
         raise ValueError(f"--limit and --steps must be >= 1, are {args.limit} and {args.steps}")
-    from unigs.checks import check_output_dir
-
     out = check_output_dir(args.out)
     for line in codec_demo(out, args.seed, args.coco):
         print(line, flush=True)

@@ -4,6 +4,9 @@ Outputs in `--out`: `results.json` (config, data label, per-task example counts 
 and, for the entity task, `entity_predictions.json` (COCO results: one RLE per non-overlapping predicted
 mask, class-agnostic category 1, area-fraction score; `image_id` = the scene seed or the COCO image id).
 Metric definitions: `unigs.evaluate.runner`.
+
+The work modules are imported inside `run`: the CLI imports every command module to build its parser, and
+`unigs --help` loads no numpy or torch.
 """
 
 from __future__ import annotations

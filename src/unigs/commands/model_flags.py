@@ -28,7 +28,7 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
 
 def load_model(args: argparse.Namespace):
     """`(UniGSComponents, path)` for `args.model` / `args.config_dir`; a missing model is one sentence."""
-    from unigs.models.loading import load_unigs
+    from unigs.models.loading import load_unigs  # deferred, as in default_model_path
 
     model = Path(args.model) if args.model is not None else default_model_path()
     if not model.exists():

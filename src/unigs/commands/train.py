@@ -1,7 +1,7 @@
 """`unigs train` and `unigs train-vae`: flags here, the work in `unigs.train` / `unigs.train_vae`.
 
-Both run unchanged on several processes: `accelerate launch --num_processes 2 -m unigs.train …` (or
-`accelerate launch -m unigs.cli train …`).
+These two commands are the only training entry points. Both run unchanged on several processes:
+`accelerate launch --num_processes 2 -m unigs.cli train …` (`train-vae` alike).
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Unpack the flags into the explicit arguments of `unigs.train.run` / `unigs.train_vae.run`."""
+    # Deferred: `unigs --help` builds every command's parser, and the trainers load torch, diffusers and
+    # accelerate (seconds); the CLI itself imports none of them.
     if args.command == "train-vae":
-        from unigs.train_vae import run as run_vae
+        from unigs import train_vae
 
-        return run_vae(args)
-    from unigs.train import run as run_train
+        return train_vae.run(args.config, args.output, args.set, overwrite=args.overwrite)
+    from unigs import train
 
-    return run_train(args)
+    return train.run(args.config, args.output, args.set, resume=args.resume, overwrite=args.overwrite,
+                     dry_run=args.dry_run)

@@ -2,6 +2,9 @@
 
 Local only by default (127.0.0.1), no telemetry, nothing fetched at start-up: the model loads from
 `--model` or the bundled default, and the page uses system fonts.
+
+gradio (the `demo` extra) and the app are imported inside `run`: gradio is optional, and the CLI imports
+every command module to build its parser (`unigs --help` loads no torch).
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
 from unigs.data.source import EntitySource, square_resize
+from unigs.data.tasks import TaskMixture, TrainingExample, sample_example
 
 POOL_TAG = 0x9001  # separates the pool's RNG streams from the steps' (seed, step, micro, process)
 
@@ -80,9 +80,8 @@ class DatasetMixture:
         entries = dataset_entries(config)
         self.shares = dataset_shares(config)  # checks that every task has a dataset
         self.names = [e["data"] for e in entries]
-        self.sources = [EntitySource(SimpleNamespace(data=e["data"], images_dir=e["images_dir"],
-                                                     num_scenes=config.num_scenes,
-                                                     image_size=config.image_size)) for e in entries]
+        self.sources = [EntitySource(e["data"], config.image_size, e["images_dir"], config.num_scenes)
+                        for e in entries]
         self.ratios = np.array([e["ratio"] for e in entries])
         self.complete = np.array([e["complete"] for e in entries])
         # every category name of the datasets, in first-seen order (the model's meta "vocabulary")
@@ -117,11 +116,9 @@ def crop_and_flip(image: np.ndarray, masks: np.ndarray, names: list[str], rng: n
 
 # -------------------------------------------------------------------------------------------- examples
 def sample_one(config: Any, mixture: DatasetMixture, rng: np.random.Generator, tasks,
-               index: int | None = None) -> Any:
+               index: int | None = None) -> TrainingExample:
     """One TrainingExample: a task drawn by `tasks` (a TaskMixture; None = the single task), then a dataset
     and an image of it (`index`, default drawn; a new draw while the image has no entity left)."""
-    from unigs.data.tasks import sample_example
-
     augment = config.crop_min_scale < 1.0 or config.random_flip
     if mixture.legacy:  # one dataset: the draw order of the sampler before `datasets` (exact resume)
         source = mixture.sources[0]
@@ -144,10 +141,8 @@ def sample_one(config: Any, mixture: DatasetMixture, rng: np.random.Generator, t
                           negative_prob=config.negative_prob, grid=config.grid)
 
 
-def task_mixture(config: Any):
+def task_mixture(config: Any) -> TaskMixture | None:
     """The TaskMixture of a multi-task config, None for a single-task one."""
-    from unigs.data.tasks import TaskMixture
-
     return TaskMixture(config.task_ratios) if config.multitask else None
 
 

@@ -34,6 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pycocotools import mask as mask_utils
+
+from unigs.io import masks_to_rle, save_png, write_json
 
 CATEGORIES: tuple[str, ...] = ("ball", "box", "triangle", "star", "ring", "cross", "heart", "moon")
 STUFF: tuple[str, ...] = ("sky", "grass", "sand", "water", "wall", "floor")
@@ -404,10 +407,6 @@ def save_scenes_as_coco(dataset: SceneDataset, out_dir: str | Path) -> Path:
     Categories are CATEGORIES then STUFF, ids from 1, with COCO-panoptic's `isthing` flag; the image id
     is seed + 1 (unique across splits). Returns the JSON path.
     """
-    from pycocotools import mask as mask_utils
-
-    from unigs.io import masks_to_rle, save_png, write_json
-
     out_dir = Path(out_dir)
     names = list(CATEGORIES) + list(STUFF)
     categories = [{"id": i + 1, "name": n, "supercategory": "shape" if n in CATEGORIES else "stuff",

@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from PIL import Image
+
+from unigs.data.coco import CocoEntities
+from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
 
 
 class EntitySource:
     """Images with entity masks and names at `image_size` px: procedural scenes or a COCO-format dataset."""
 
-    def __init__(self, config: Any):
-        """`config` needs `data` ("scenes" or a COCO JSON), `images_dir`, `num_scenes`, `image_size`; an
-        optional `split` picks the scenes' split (default "train")."""
-        self.size = config.image_size
-        if config.data == "scenes":
-            from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
-
-            split = getattr(config, "split", "train")
-            self.items = SceneDataset(split=split, length=config.num_scenes, size=config.image_size)
+    def __init__(self, data: str, image_size: int, images_dir: str | None = None, num_scenes: int = 0,
+                 split: str = "train"):
+        """`data`: "scenes" (the first `num_scenes` procedural scenes of `split`) or a COCO instances
+        JSON whose images lie in `images_dir`."""
+        self.size = image_size
+        if data == "scenes":
+            self.items = SceneDataset(split=split, length=num_scenes, size=image_size)
             self.vocabulary = list(CATEGORIES) + list(STUFF)
         else:
-            from unigs.data.coco import CocoEntities
-
-            self.items = CocoEntities(config.data, config.images_dir)
+            self.items = CocoEntities(data, images_dir)
             self.vocabulary = sorted(set(self.items.categories.values()))
         if len(self.items) == 0:
-            raise ValueError(f"the training data {config.data!r} has no images with entities")
+            raise ValueError(f"the training data {data!r} has no images with entities")
 
         # Items are kept in memory once made (COCO decoding and resizing is the slow part), masks
         # bit-packed (~70 kB per 128 px item), up to MAX_CACHED of them.
@@ -54,8 +52,6 @@ class EntitySource:
 
 def square_resize(image: np.ndarray, masks: np.ndarray, names: list[str], size: int):
     """Centre-crop to a square and resize to `size` (image bilinear, masks nearest); drop emptied masks."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     s = min(h, w)
     y0, x0 = (h - s) // 2, (w - s) // 2

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from transformers import CLIPModel, CLIPProcessor
 
 from unigs.evaluate.metrics import MatchScores, best_match_scores
 
@@ -95,8 +97,6 @@ class FeatureNetwork:
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         """`(N, H, W, 3) uint8` -> `(N, D) float64` features."""
-        import torch
-
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}")
@@ -115,8 +115,6 @@ class FeatureNetwork:
 
 def load_feature_network(path: str | Path) -> FeatureNetwork:
     """Load a TorchScript feature network (`torch.jit.save` file) from a local path, on CPU."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"FID feature network {str(path)!r} does not exist (give a local TorchScript "
@@ -144,8 +142,6 @@ class ClipScorer:
             images: `(N, H, W, 3) uint8`.
             texts: N captions (truncated to the text model's length).
         """
-        import torch
-
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"images must be (N, H, W, 3) uint8, got {images.shape} {images.dtype}")
@@ -164,8 +160,6 @@ class ClipScorer:
 
 def load_clip(path: str | Path) -> ClipScorer:
     """CLIPModel + CLIPProcessor from a local folder (`save_pretrained` layout), never from the hub."""
-    from transformers import CLIPModel, CLIPProcessor
-
     path = Path(path)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"CLIP folder {str(path)!r} has no config.json (give a local CLIPModel "

@@ -34,11 +34,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from tqdm.auto import tqdm
 
 from unigs.checks import check_number, check_seed
 from unigs.conditions import TASK_IDS, TASKS, check_task, join_names
+from unigs.data.coco import CocoEntities, results_json
+from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
+from unigs.data.source import square_resize
+from unigs.data.tasks import sample_example
 from unigs.evaluate import generation, segmentation
 from unigs.evaluate.metrics import best_match_scores, pool_match_scores
+from unigs.pipelines import pipeline_for_task
 
 NA_WEIGHTS = "n/a (pass --fid-weights / --clip-model with local weights)"
 MAX_ENTITIES = 3  # entities per example at inference (§4.1)
@@ -115,8 +122,6 @@ def load_items(config: EvalConfig, size: int) -> HeldOutSet:
     contains "train" is treated as training data. Training data is refused unless `allow_train_split`.
     """
     if config.data == "scenes":
-        from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
-
         held_out = config.split != "train"
         label = f"scenes:{config.split}"
         _refuse_train(held_out, label, config.allow_train_split)
@@ -124,9 +129,6 @@ def load_items(config: EvalConfig, size: int) -> HeldOutSet:
         items = [HeldOutItem(scenes.seed_of(i), s.image, s.masks, list(s.names))
                  for i, s in enumerate(scenes)]
         return HeldOutSet(items, list(CATEGORIES) + list(STUFF), frozenset(STUFF), label, held_out)
-
-    from unigs.data.coco import CocoEntities
-    from unigs.data.source import square_resize
 
     path = Path(config.data)
     if not path.is_file():
@@ -166,12 +168,6 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
     `on_example(task, item, example, output)`, when given, sees every example and its pipeline output
     (the demo's result sheet is built this way).
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    from unigs.data.tasks import sample_example
-    from unigs.pipelines import pipeline_for_task
-
     size = int(components.meta.get("image_size", 128))
     grid = int(components.meta.get("grid", 11))
     held = load_items(config, size)
@@ -296,8 +292,6 @@ def _fid(net: generation.FeatureNetwork | None, real: list, fake: list) -> float
 
 
 def _results(image_id: Any, masks: np.ndarray, scores: np.ndarray) -> list[dict]:
-    from unigs.data.coco import results_json
-
     return results_json(image_id, masks, scores=scores) if len(masks) else []
 
 

