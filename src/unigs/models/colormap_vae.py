@@ -91,4 +91,7 @@ def from_decoder_state(vae: AutoencoderKL, state: dict[str, torch.Tensor], sourc
                          f"(missing or unexpected: {odd})")
     files.load_weights_into(colormap_vae, full, "colormap decoder", source)
     param = next(vae.parameters())
-    return colormap_vae.to(device=param.device, dtype=param.dtype).eval()
+    colormap_vae.to(param.device)
+    if colormap_vae.dtype != param.dtype:  # (diffusers warns about any dtype cast, even a no-op one)
+        colormap_vae.to(param.dtype)
+    return colormap_vae.eval()
