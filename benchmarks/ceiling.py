@@ -4,8 +4,10 @@ The held-out examples are sampled exactly as `unigs eval` samples them (`unigs.e
 per-(seed, image, task) RNG, 3 entities, no negatives), but instead of the UNet's prediction the *exact*
 colormap target goes through Υ (encode, decode) and then through the pipelines' own read-out (referring:
 cut to m_c, background dropped; entity: background kept, non-overlapping, area-fraction scores). A perfect
-UNet would score this; the gap to 1 is the VAE's and Φ's. Optionally a second decoder (`--colormap-vae`, a
-decoder fine-tuned on colormaps with the same encoder) is scored beside the model's own.
+UNet would score this; the gap to 1 is the VAE's and Φ's. Colormap latents are decoded as the pipelines
+decode them (`unigs.models.colormap_vae.decode_colormaps`): rows for the model's VAE decoder, the model's
+own colormap decoder when its file carries one, and a colormap decoder from a VAE folder (`--colormap-vae`,
+fine-tuned on colormaps with the same encoder, attached as `scripts/export_model.py --colormap-vae` would).
 
     .venv/bin/python benchmarks/ceiling.py --limit 32
     .venv/bin/python benchmarks/ceiling.py --limit 32 --colormap-vae runs/vae-colormap/vae
@@ -24,8 +26,9 @@ from unigs.data.tasks import sample_example
 from unigs.evaluate import segmentation
 from unigs.evaluate.metrics import best_match_scores, pool_match_scores
 from unigs.evaluate.runner import MAX_ENTITIES, EvalConfig, _by_kind, _is_stuff, load_items
+from unigs.models.colormap_vae import attach, decode_colormaps
 from unigs.models.loading import default_model_path, load_unigs
-from unigs.models.vae import decode_latents, encode_images
+from unigs.models.vae import encode_images
 from unigs.pipelines.base import UniGSPipeline
 
 
@@ -69,19 +72,22 @@ def main() -> None:
     torch.set_grad_enabled(False)
     model = load_unigs(args.model or default_model_path())
     size, grid = int(model.meta.get("image_size", 128)), int(model.meta.get("grid", 11))
-    decoders = {"model VAE": model.vae}
+    decoders = {"model VAE": None}
+    if model.colormap_vae is not None:
+        decoders["model's cmap dec"] = model.colormap_vae
     if args.colormap_vae:
         from diffusers import AutoencoderKL
 
-        decoders["colormap decoder"] = AutoencoderKL.from_pretrained(args.colormap_vae, local_files_only=True)
+        folder = AutoencoderKL.from_pretrained(args.colormap_vae, local_files_only=True)
+        decoders["--colormap-vae"] = attach(model.vae, folder, f"--colormap-vae {args.colormap_vae}")
     print(f"exact targets through VAE + Φ, {args.limit} test scenes at {size} px, seed {args.seed}")
     header = (f"{'decoder':<17} {'task':<10} {'mIoU':>6} {'recall':>6} {'things':>6} {'stuff':>6} "
               f"{'AP^e':>6} {'PQ':>6} {'s':>5}")
     print(header)
     for name, decoder in decoders.items():
         start = time.perf_counter()
-        rows = ceiling(lambda x: encode_images(model.vae, x), lambda z, d=decoder: decode_latents(d, z),
-                       args.limit, args.seed, size, grid)
+        rows = ceiling(lambda x: encode_images(model.vae, x), lambda z, d=decoder: decode_colormaps(
+            model.vae, z, d), args.limit, args.seed, size, grid)
         took = time.perf_counter() - start
         for task, r in rows.items():
             ap, pq = (f"{r['AP']:6.3f}", f"{r['PQ']:6.3f}") if "AP" in r else (f"{'':>6}", f"{'':>6}")

@@ -5,6 +5,12 @@
 
 The weights are the EMA weights that `unigs train` writes as `model.safetensors`; fp16 storage halves the
 size (loading copies them back into fp32 parameters, see `unigs.models.loading.save_unigs`).
+
+Attach a colormap decoder (`unigs train-vae --config configs/vae-colormap.yaml`, `unigs.models.colormap_vae`)
+to a model file; the pipelines then decode the colormap half with it:
+
+    python scripts/export_model.py src/unigs/assets/default.safetensors runs/with-decoder.safetensors \
+        --colormap-vae runs/vae-colormap/vae
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from types import SimpleNamespace
 
 import torch
 
+from unigs.models.colormap_vae import attach, same_encoder
 from unigs.models.loading import load_unigs, save_unigs
 
 
@@ -26,6 +33,12 @@ def _is_minilm(text_encoder) -> bool:
     return mine.keys() == ref.keys() and all(torch.equal(mine[k].float(), ref[k].float()) for k in ref)
 
 
+def _vae_folder(folder: str):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL.from_pretrained(folder, local_files_only=True).eval()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="model.safetensors of a training checkpoint (or any UniGS model)")
@@ -33,20 +46,32 @@ def main() -> None:
     parser.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: store fp16)")
     parser.add_argument("--vae", help="replace the VAE by this folder (e.g. a decoder_only fine-tune of it: "
                                       "same encoder and scaling factor, else refused)")
+    parser.add_argument("--colormap-vae", metavar="FOLDER",
+                        help="attach this VAE folder's decoder as the model's colormap decoder (a "
+                             "decoder_only fine-tune on colormaps: same encoder and scaling factor, else "
+                             "refused)")
+    parser.add_argument("--no-colormap-vae", action="store_true",
+                        help="drop the model's colormap decoder (its colormaps are then decoded by the VAE)")
     args = parser.parse_args()
+    if args.colormap_vae and args.no_colormap_vae:
+        parser.error("--colormap-vae and --no-colormap-vae exclude each other")
     components = load_unigs(args.checkpoint)
     if args.vae:
-        from diffusers import AutoencoderKL
-
-        vae = AutoencoderKL.from_pretrained(args.vae, local_files_only=True).eval()
-        old = components.vae.state_dict()
-        frozen = [k for k in vae.state_dict() if k.startswith(("encoder.", "quant_conv."))]
-        same = vae.config.scaling_factor == components.vae.config.scaling_factor and all(
-            torch.equal(vae.state_dict()[k], old[k]) for k in frozen)
-        if not same:
+        vae = _vae_folder(args.vae)
+        if not same_encoder(components.vae, vae):
             raise SystemExit(f"--vae {args.vae}: its encoder or scaling factor differs from the model's; the "
                              "UNet was trained on the model's latents")
         components.vae = vae
+        if components.colormap_vae is not None:  # keep it behind the (identical) encoder of the new VAE
+            components.colormap_vae = attach(vae, components.colormap_vae)
+    if args.no_colormap_vae:
+        components.colormap_vae = None
+    if args.colormap_vae:
+        try:
+            components.colormap_vae = attach(components.vae, _vae_folder(args.colormap_vae),
+                                             f"--colormap-vae {args.colormap_vae}")
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     train_config = components.meta.get("train_config") or {}
     if not components.meta.get("vocabulary") and train_config.get("data") == "scenes":
         # models trained before the meta held it: the scene names are the whole vocabulary

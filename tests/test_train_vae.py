@@ -111,14 +111,19 @@ def test_tiny_end_to_end_sets_scaling_factor_and_saves(tmp_path):
     assert saved == ["step-00000001", "step-00000002"]
 
 
-def test_decoder_only_keeps_the_encoder_and_the_scale(tmp_path):
+# pool mode: colormaps alone, encoded once, 16 px crops (4 latent cells of the ×4 VAE)
+POOL = {"pool_size": 4, "crop_size": 16, "colormap_fraction": 1.0, "latent_noise": 0.1}
+
+
+@pytest.mark.parametrize("pool", [{}, POOL], ids=["fresh draws", "latent pool"])
+def test_decoder_only_keeps_the_encoder_and_the_scale(tmp_path, pool):
     from diffusers import AutoencoderKL
 
     base = VAETrainConfig(image_size=32, num_scenes=8, batch_size=2, steps=1, eval_scenes=2, vae=TINY_VAE)
     train_vae(base, tmp_path / "a")
     first = AutoencoderKL.from_pretrained(tmp_path / "a" / "vae")
     tuned = VAETrainConfig(**{**base.__dict__, "init": str(tmp_path / "a" / "vae"), "decoder_only": True,
-                              "steps": 2, "lr": 1e-2})
+                              "steps": 2, "lr": 1e-2, **pool})
     train_vae(tuned, tmp_path / "b")
     second = AutoencoderKL.from_pretrained(tmp_path / "b" / "vae")
     assert second.config.scaling_factor == first.config.scaling_factor
@@ -133,3 +138,31 @@ def test_decoder_only_needs_an_init(tmp_path):
         VAETrainConfig(decoder_only=True)
     with pytest.raises(FileNotFoundError, match="VAE folder"):
         VAETrainConfig(init=str(tmp_path))
+
+
+def test_latent_pool_crops_pixels_and_latents_alike(tmp_path):
+    from diffusers import AutoencoderKL
+
+    from unigs.models.vae import small_vae_config, to_model_images
+    from unigs.train_vae import LatentPool
+
+    with pytest.raises(ValueError, match="pool_size needs decoder_only"):
+        VAETrainConfig(pool_size=4)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**small_vae_config(**TINY_VAE)).eval()
+    vae.save_pretrained(tmp_path / "v")
+    config = VAETrainConfig(image_size=32, num_scenes=8, batch_size=3, init=str(tmp_path / "v"),
+                            decoder_only=True, pool_size=4, crop_size=16, colormap_fraction=1.0)
+    pool = LatentPool(vae, config, EntitySource(config))
+    assert pool.pixels.shape == (4, 32, 32, 3) and pool.latents.shape == (4, 4, 8, 8)
+    assert all(_is_palette_or_black(p) for p in pool.pixels)
+    with torch.no_grad():
+        assert torch.allclose(pool.latents, vae.encode(to_model_images(pool.pixels)).latent_dist.mode())
+    x, z = pool.batch(np.random.default_rng(0), torch.Generator().manual_seed(0))
+    assert x.shape == (3, 3, 16, 16) and z.shape == (3, 4, 4, 4)
+    offsets = [(i, y, c) for i in range(4) for y in range(5) for c in range(5)]  # member, latent row, col
+    for xb, zb in zip(x, z, strict=True):
+        # a pool member and latent offset whose pixel crop is xb has zb as its latent crop
+        found = [(i, y, c) for i, y, c in offsets if torch.equal(
+            to_model_images(pool.pixels[i:i + 1, y * 4:y * 4 + 16, c * 4:c * 4 + 16])[0], xb)]
+        assert found and any(torch.equal(pool.latents[i, :, y:y + 4, c:c + 4], zb) for i, y, c in found)

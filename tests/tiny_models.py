@@ -117,6 +117,19 @@ def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents
     )
 
 
+def constant_decoder_vae(vae: AutoencoderKL, value: float = 10.0) -> AutoencoderKL:
+    """A copy of `vae` whose decoder outputs the constant `value` everywhere (every pixel 255 after
+    clamping for value ≥ 1): a stand-in for a colormap decoder fine-tuned behind `vae`'s encoder
+    (`unigs.models.colormap_vae.attach`), easy to tell from `vae`'s own decoder in a test."""
+    with torch.random.fork_rng():
+        copy = AutoencoderKL.from_config(vae.config)
+    copy.load_state_dict(vae.state_dict())
+    with torch.no_grad():
+        copy.decoder.conv_out.weight.zero_()
+        copy.decoder.conv_out.bias.fill_(value)
+    return copy.eval()
+
+
 def tiny_sd_inpaint_components(seed: int = 0, clip: bool = False) -> UniGSComponents:
     """Like :func:`tiny_components` but with an SD-inpainting-style UNet: 9 in / 4 out, no task embedding.
 

@@ -58,6 +58,11 @@ class VAETrainConfig:
     decoder_only: bool = False
     batch_size: int = 16  # per process; images, then colormaps (colormap_fraction of the batch)
     colormap_fraction: float = 0.5  # 1.0 with decoder_only: a decoder for colormaps alone (same latents)
+    # decoder_only: draw `pool_size` full-size examples once, encode them once with the frozen encoder, and
+    # let every step sample (and crop) from that pool: a step is then the decoder alone (no scene
+    # rendering, Ψ or encoder), ~2-3x cheaper on the CPU. None: fresh draws every step.
+    pool_size: int | None = None
+    latent_noise: float = 0.0  # pool mode: N(0, σ²) added to the raw latents, for latents a UNet predicts
     lr: float = 2e-4
     kl_weight: float = 1e-6
     sample_posterior: bool = False  # decode posterior samples (True) or the mean (see VAELoss.forward)
@@ -79,6 +84,11 @@ class VAETrainConfig:
             raise ValueError(f"colormap_fraction must be in [0, 1], is {self.colormap_fraction}")
         if self.colormap_fraction == 0.5 and self.batch_size % 2:
             raise ValueError(f"batch_size must be even (half images, half colormaps), is {self.batch_size}")
+        if self.pool_size is not None and (not self.decoder_only or int(self.pool_size) < self.batch_size):
+            raise ValueError(f"pool_size needs decoder_only and at least batch_size={self.batch_size} "
+                             f"examples, is {self.pool_size}")
+        if float(self.latent_noise) < 0:
+            raise ValueError(f"latent_noise must be >= 0, is {self.latent_noise}")
         if self.decoder_only and self.init is None:
             raise ValueError("decoder_only needs init (a trained VAE folder whose encoder stays fixed)")
         if self.init is not None and not (Path(self.init) / "config.json").is_file():
@@ -107,8 +117,18 @@ def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Gener
     """`(B, C, C, 3) uint8`: B − k images then the colormaps of k other draws (k = colormap_fraction · B),
     randomly cropped to C = crop_size (C = image_size without cropping). Colormaps are made at full size,
     then cropped, so their palette colours are those of whole-image entity positions."""
-    n_colormaps = int(round(config.batch_size * float(config.colormap_fraction)))
-    n_images = config.batch_size - n_colormaps
+    batch = draw_pixels(config, source, rng, config.batch_size)
+    c = config.crop_size or config.image_size
+    if c < config.image_size:
+        ys, xs = rng.integers(0, config.image_size - c + 1, size=(2, len(batch)))
+        batch = np.stack([b[y:y + c, x:x + c] for b, y, x in zip(batch, ys, xs, strict=True)])
+    return batch
+
+
+def draw_pixels(config: VAETrainConfig, source: EntitySource, rng: np.random.Generator, n: int) -> np.ndarray:
+    """`(n, S, S, 3) uint8` at S = image_size: n − k images, then k colormaps (k = colormap_fraction · n)."""
+    n_colormaps = int(round(n * float(config.colormap_fraction)))
+    n_images = n - n_colormaps
     images, colormaps = [], []
     while len(images) < n_images or len(colormaps) < n_colormaps:
         image, masks, _ = source.get(int(rng.integers(len(source))))
@@ -116,12 +136,7 @@ def vae_batch(config: VAETrainConfig, source: EntitySource, rng: np.random.Gener
             images.append(image)
         elif len(masks):
             colormaps.append(random_colormap(masks, rng, config.grid, config.max_entities))
-    batch = np.stack(images + colormaps)
-    c = config.crop_size or config.image_size
-    if c < config.image_size:
-        ys, xs = rng.integers(0, config.image_size - c + 1, size=(2, len(batch)))
-        batch = np.stack([b[y:y + c, x:x + c] for b, y, x in zip(batch, ys, xs, strict=True)])
-    return batch
+    return np.stack(images + colormaps)
 
 
 class VAELoss(torch.nn.Module):
@@ -131,19 +146,61 @@ class VAELoss(torch.nn.Module):
         super().__init__()
         self.vae = vae
 
-    def forward(self, x: torch.Tensor, kl_weight: float, generator: torch.Generator, sample: bool = False):
+    def forward(self, x: torch.Tensor, kl_weight: float, generator: torch.Generator, sample: bool = False,
+                latents: torch.Tensor | None = None):
         """`(loss, l1)`: L1 of the reconstruction + kl_weight·KL; x (B,3,H,W) in [-1,1].
 
         `sample=False` decodes the posterior mean. With the near-zero KL weight of a short CPU run, decoding
         samples (std ≈ 1 at initialisation) stalled the L1 at ~0.45 after 80 steps; the diffusion model only
         ever sees the mean latents (`encode_images`), so the mean is what has to reconstruct well.
+        `latents` (pool mode, frozen encoder): the raw latents of x, decoded as they are; the loss is the L1.
         """
+        if latents is not None:
+            l1 = (self.vae.decode(latents).sample - x).abs().mean()
+            return l1, l1.detach()
         posterior = self.vae.encode(x).latent_dist
         z = posterior.sample(generator=generator) if sample else posterior.mode()
         recon = self.vae.decode(z).sample
         l1 = (recon - x).abs().mean()
         kl = posterior.kl().mean() / x[0].numel()  # per pixel-channel, so kl_weight is size independent
         return l1 + kl_weight * kl, l1.detach()
+
+
+class LatentPool:
+    """Pool mode (`pool_size`, decoder_only): full-size examples and their raw posterior-mean latents
+    `(N, 4, S/f, S/f)` from the frozen encoder, made once; :meth:`batch` samples and crops from them."""
+
+    def __init__(self, vae, config: VAETrainConfig, source: EntitySource, chunk: int = 64):
+        from unigs.models.vae import latent_factor, to_model_images
+
+        self.factor = latent_factor(vae)
+        crop = config.crop_size or config.image_size
+        if crop % self.factor:
+            raise ValueError(f"crop_size must be a multiple of the VAE factor {self.factor}, is {crop}")
+        self.cells, self.config = crop // self.factor, config
+        rng = np.random.default_rng([config.seed, 7919])  # apart from the per-step streams
+        self.pixels = draw_pixels(config, source, rng, int(config.pool_size))
+        param = next(vae.parameters())
+        with torch.no_grad():
+            self.latents = torch.cat([
+                vae.encode(to_model_images(self.pixels[i:i + chunk]).to(param.device)).latent_dist.mode()
+                for i in range(0, len(self.pixels), chunk)]).float().cpu()
+
+    def batch(self, rng: np.random.Generator, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(x, z)`: batch_size random pool members, cropped alike: pixels `(B, 3, C, C)` in [-1, 1] and
+        latents `(B, 4, C/f, C/f)` (+ `latent_noise` · N(0, 1))."""
+        from unigs.models.vae import to_model_images
+
+        b, c, f = self.config.batch_size, self.cells, self.factor
+        index = rng.integers(len(self.pixels), size=b)
+        ys, xs = rng.integers(0, self.latents.shape[-1] - c + 1, size=(2, b))
+        z = torch.stack([self.latents[i, :, y:y + c, x:x + c] for i, y, x in zip(index, ys, xs, strict=True)])
+        x = np.stack([self.pixels[i, y * f:(y + c) * f, x * f:(x + c) * f]
+                      for i, y, x in zip(index, ys, xs, strict=True)])
+        if self.config.latent_noise:
+            z = z + float(self.config.latent_noise) * torch.randn(z.shape, generator=generator)
+        return to_model_images(x), z
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -195,6 +252,7 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = 
         vae.encoder.requires_grad_(False)
         vae.quant_conv.requires_grad_(False)
     optimizer = torch.optim.AdamW([p for p in vae.parameters() if p.requires_grad], lr=config.lr)
+    pool = LatentPool(vae, config, source) if config.pool_size is not None else None
     model, optimizer = accelerator.prepare(VAELoss(vae), optimizer)
     bar = tqdm(total=config.steps, disable=not main, desc="unigs train-vae", dynamic_ncols=True)
     t0, l1_sum = time.perf_counter(), 0.0
@@ -202,8 +260,11 @@ def train_vae(config: VAETrainConfig, output_dir: str | Path, overwrite: bool = 
     for step in range(config.steps):
         rng = np.random.default_rng([config.seed, step, accelerator.process_index])
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-        x = to_model_images(vae_batch(config, source, rng)).to(accelerator.device)
-        loss, l1 = model(x, config.kl_weight, generator, config.sample_posterior)
+        if pool is None:
+            x, z = to_model_images(vae_batch(config, source, rng)).to(accelerator.device), None
+        else:
+            x, z = (t.to(accelerator.device) for t in pool.batch(rng, generator))
+        loss, l1 = model(x, config.kl_weight, generator, config.sample_posterior, latents=z)
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

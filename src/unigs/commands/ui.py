@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
 
     components, model = load_model(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    for part in (components.unet, components.vae, components.text_encoder):
-        part.to(device)
+    for part in (components.unet, components.vae, components.text_encoder, components.colormap_vae):
+        if part is not None:  # colormap_vae is optional
+            part.to(device)
     print(f"unigs ui: model {model} on {device}; serving http://{args.host}:{args.port or '<free port>'}")
     launch(components, host=args.host, port=args.port or None, out_dir=args.out)
     return 0

@@ -34,6 +34,9 @@ def check_meta(meta: Any, source: str) -> dict:
         value = meta.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{source}: meta.{key} must be a positive integer, is {value!r}")
+    if not isinstance(meta.get("colormap_decoder", False), bool):
+        raise ValueError(f"{source}: meta.colormap_decoder must be true or false, "
+                         f"is {meta['colormap_decoder']!r}")
     return meta
 
 

@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from unigs.conditions import TASKS
+from unigs.models import colormap_vae as cmvae
 from unigs.models import files
 from unigs.models.text import MINILM, check_tokenizer_files, load_text_encoder
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
@@ -82,7 +83,10 @@ class UniGSComponents:
     vae: ``AutoencoderKL`` (Υ), text_encoder + tokenizer (τ, 77 tokens), scheduler: any diffusers scheduler.
     meta: ``image_size`` (px), ``grid`` (palette grid b), ``latent_factor`` (VAE downsampling),
     ``multitask`` (bool), ``tasks`` (task names, index = task id), ``num_tasks``, ``text_encoder``
-    (``{"kind": "minilm" | "saved" | "path", ...}``), and free-form provenance (``source``...).
+    (``{"kind": "minilm" | "saved" | "path", ...}``), ``colormap_decoder`` (True when ``colormap_vae`` is
+    saved with the model), and free-form provenance (``source``...).
+    colormap_vae: optional ``AutoencoderKL`` that decodes the colormap half (`unigs.models.colormap_vae`:
+    the model VAE's encoder, a decoder fine-tuned on colormaps); None: ``vae`` decodes both halves.
     """
 
     unet: UNet2DConditionModel
@@ -91,6 +95,7 @@ class UniGSComponents:
     tokenizer: Any
     scheduler: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    colormap_vae: AutoencoderKL | None = None
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -263,13 +268,17 @@ def _load_unigs_folder(path: Path) -> UniGSComponents:
     vae = _from_pretrained(AutoencoderKL, path, "vae")
     files.check_finite_weights(unet, "unet", path)
     files.check_finite_weights(vae, "vae", path)
+    colormap_vae = None
+    if meta.get(cmvae.META_FLAG):
+        colormap_vae = cmvae.attach(vae, _from_pretrained(AutoencoderKL, path, "colormap_vae"),
+                                    str(path / "colormap_vae"))
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
         _require(path / "text_encoder", "text encoder subfolder")
         tokenizer, text_encoder = load_text_encoder(path)
     scheduler = _load_scheduler(_require(path / "scheduler", "scheduler subfolder"))
-    return UniGSComponents(unet, vae, text_encoder, tokenizer, scheduler, meta)
+    return UniGSComponents(unet, vae, text_encoder, tokenizer, scheduler, meta, colormap_vae)
 
 
 def _text_kind(meta: dict) -> str:
@@ -285,6 +294,8 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
     "minilm"`` (then only the reference is stored: the weights come from the installed package).
     ``single_file=True``: one ``.safetensors`` (path must end in it) with tensors prefixed ``unet.``,
     ``vae.``, ``text_encoder.`` and every config (and the tokenizer files) in its metadata.
+    A ``colormap_vae`` is saved too (folder: ``colormap_vae/``; single file: its decoder under the prefix
+    ``colormap_decoder.``), flagged by ``meta["colormap_decoder"] = True``.
     ``dtype`` (single file only, e.g. ``torch.float16`` to halve the size of a shipped model): floating-point
     tensors are stored in it; loading copies them back into the model's own fp32 parameters.
     """
@@ -297,10 +308,13 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
     components.unet.save_pretrained(path / "unet", safe_serialization=True)
     components.vae.save_pretrained(path / "vae", safe_serialization=True)
     components.scheduler.save_pretrained(path / "scheduler")
+    if components.colormap_vae is not None:
+        components.colormap_vae.save_pretrained(path / "colormap_vae", safe_serialization=True)
     if _text_kind(components.meta) != MINILM:
         components.text_encoder.save_pretrained(path / "text_encoder", safe_serialization=True)
         components.tokenizer.save_pretrained(path / "tokenizer")
-    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": components.meta}
+    meta = cmvae.flagged_meta(components.meta, components.colormap_vae)
+    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta}
     (path / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
     return path
 
@@ -314,7 +328,7 @@ def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype
     parts: dict[str, nn.Module] = {"unet": components.unet, "vae": components.vae}
     info: dict[str, Any] = {
         "version": FORMAT_VERSION,
-        "meta": components.meta,
+        "meta": cmvae.flagged_meta(components.meta, components.colormap_vae),
         "unet_config": json.loads(components.unet.to_json_string()),
         "vae_config": json.loads(components.vae.to_json_string()),
         "scheduler_config": json.loads(components.scheduler.to_json_string()),
@@ -335,6 +349,9 @@ def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype
         for name, module in parts.items()
         for key, value in module.state_dict().items()
     }
+    if components.colormap_vae is not None:
+        tensors.update({f"{cmvae.PREFIX}.{k}": stored(v)
+                        for k, v in cmvae.decoder_state(components.colormap_vae).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = path.with_name(path.name + ".tmp")
     header = {"format": FORMAT, FORMAT: json.dumps(info, default=str)}
@@ -356,6 +373,11 @@ def _load_unigs_file(path: Path) -> UniGSComponents:
     files.load_weights_into(unet, _split(tensors, "unet"), "unet", path)
     files.load_weights_into(vae, _split(tensors, "vae"), "vae", path)
     meta = info["meta"]
+    decoder = _split(tensors, cmvae.PREFIX)
+    if bool(meta.get(cmvae.META_FLAG)) != bool(decoder):
+        raise ValueError(f"model file {path}: meta.{cmvae.META_FLAG} is {meta.get(cmvae.META_FLAG)!r} but "
+                         f"it holds {len(decoder)} '{cmvae.PREFIX}.' tensors; re-save the model")
+    colormap_vae = cmvae.from_decoder_state(vae, decoder, str(path)) if decoder else None
     if _text_kind(meta) == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
@@ -373,4 +395,5 @@ def _load_unigs_file(path: Path) -> UniGSComponents:
             tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, local_files_only=True)
     sched_cfg = info["scheduler_config"]
     scheduler = getattr(diffusers, sched_cfg["_class_name"]).from_config(sched_cfg)
-    return UniGSComponents(unet.eval(), vae.eval(), text_encoder.eval(), tokenizer, scheduler, meta)
+    return UniGSComponents(unet.eval(), vae.eval(), text_encoder.eval(), tokenizer, scheduler, meta,
+                           colormap_vae)

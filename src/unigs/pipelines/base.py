@@ -57,7 +57,9 @@ class UniGSPipeline(DiffusionPipeline):
     Build one with `Pipeline.from_pretrained(path)` (a UniGS folder or file, or a local SD-1.5-inpainting
     folder/file that is widened 9/4 → 13/8) or `Pipeline.from_components(load_unigs(path))`.
     Components: `unet` (13-in / 8-out `UNet2DConditionModel`), `vae` (`AutoencoderKL`), `text_encoder` and
-    `tokenizer` (CLIP or MiniLM), `scheduler` (any diffusers scheduler; DDIM by default); `meta` (the model's
+    `tokenizer` (CLIP or MiniLM), `scheduler` (any diffusers scheduler; DDIM by default); optional
+    `colormap_vae` (`AutoencoderKL` whose decoder was fine-tuned on colormaps, `unigs.models.colormap_vae`:
+    it decodes the colormap half, `vae` the image half; None: `vae` decodes both); `meta` (the model's
     description: `image_size`, `grid`, `tasks`, ...; `unigs.models.loading.UniGSComponents`).
     """
 
@@ -67,15 +69,16 @@ class UniGSPipeline(DiffusionPipeline):
     keep_background: ClassVar[bool] = False  # Φ keeps the black cluster as an entity (entity task)
     clip_to_region: ClassVar[bool] = False  # colormap and masks only speak about the coarse region
     default_num_inference_steps: ClassVar[int] = 200
-    model_cpu_offload_seq = "text_encoder->unet->vae"
+    model_cpu_offload_seq = "text_encoder->unet->vae->colormap_vae"
+    _optional_components: ClassVar[list[str]] = ["colormap_vae"]
     _callback_tensor_inputs: ClassVar[list[str]] = ["latents"]
 
     def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any,
-                 meta: dict | None = None):
+                 meta: dict | None = None, colormap_vae: Any = None):
         super().__init__()
         check_task(self.task)
         self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                              scheduler=scheduler)
+                              scheduler=scheduler, colormap_vae=colormap_vae)
         # meta travels in model_index.json, so save_pretrained/from_pretrained keep it
         self.register_to_config(meta=dict(meta or {}))
         # VAE latent factor: each extra encoder block halves the resolution.
@@ -97,7 +100,8 @@ class UniGSPipeline(DiffusionPipeline):
         """Build from a `unigs.models.loading.UniGSComponents` (or anything with the same attributes)."""
         return cls(unet=components.unet, vae=components.vae, text_encoder=components.text_encoder,
                    tokenizer=components.tokenizer, scheduler=components.scheduler,
-                   meta=getattr(components, "meta", None))
+                   meta=getattr(components, "meta", None),
+                   colormap_vae=getattr(components, "colormap_vae", None))
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: Any, **kwargs: Any) -> UniGSPipeline:
@@ -261,6 +265,13 @@ class UniGSPipeline(DiffusionPipeline):
         out = decode_latents(self.vae, latents.to(self.vae.dtype))
         return out.cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
 
+    def decode_colormap_latents(self, latents: torch.Tensor) -> np.ndarray:
+        """Colormap latents `(B, 4, h, w)` → `(B, H, W, 3) uint8` numpy, through `colormap_vae` when the
+        pipeline has one, else `vae` (`unigs.models.colormap_vae.decode_colormaps`)."""
+        from unigs.models.colormap_vae import decode_colormaps
+
+        return np.asarray(decode_colormaps(self.vae, latents, getattr(self, "colormap_vae", None)))
+
     # -- the shared generation step -----------------------------------------------------------------
 
     def generate(self, prompts: list[str], controls: np.ndarray, coarse_masks: np.ndarray, *,
@@ -369,18 +380,17 @@ class UniGSPipeline(DiffusionPipeline):
                            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
                            **generate_kwargs)
 
-        # 5. Decode the generated halves (one VAE call); the pinned half's answer is the input itself.
+        # 5. Decode the generated halves (image: the VAE; colormap: the colormap decoder when there is one);
+        # the pinned half's answer is the input itself.
         want_image = not (fix_known_half and self.known_half == "image")
-        halves = ([z0[:, :4]] if want_image else []) + ([z0[:, 4:]] if reads_model_colormap else [])
-        decoded = self.decode_latents(torch.cat(halves))
-        images = frame.to_original(decoded[:batch], fr, "image") if want_image else source
+        images = frame.to_original(self.decode_latents(z0[:, :4]), fr, "image") if want_image else source
         region = np.ones((batch, h, w), bool) if coarse is None else coarse
         if want_image and paste_back:  # the VAE round trip alters pixels outside m_c: keep the original
             images = np.where(region[..., None], images, source).astype(np.uint8)
 
         # 6. Φ: in the working frame on the model's colormap, then back to the input's frame.
         if reads_model_colormap:
-            work_cmaps = decoded[-batch:]
+            work_cmaps = self.decode_colormap_latents(z0[:, 4:])
             if self.clip_to_region:
                 work_cmaps = (work_cmaps * work_coarse[..., None]).astype(np.uint8)
             work_masks = self.masks_from_colormaps(work_cmaps, work_coarse if self.clip_to_region else None,

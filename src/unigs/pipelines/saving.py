@@ -65,11 +65,13 @@ from unigs.pipelines import {cls}  # noqa: F401
 def finish_saved_folder(pipe: Any, folder: str | os.PathLike) -> Path:
     """After diffusers' `save_pretrained`: add `unigs.json` and the class module, point
     `model_index.json` at it (module docstring). Returns the folder."""
+    from unigs.models.colormap_vae import flagged_meta
     from unigs.models.loading import FORMAT, FORMAT_VERSION, UNIGS_JSON
 
     folder = Path(folder)
     cls = type(pipe).__name__
-    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": dict(pipe.meta)}
+    meta = flagged_meta(pipe.meta, getattr(pipe, "colormap_vae", None))  # colormap_vae/ is read back
+    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta}
     (folder / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
     (folder / f"{cls}.py").write_text(SHIM_SOURCE.format(cls=cls))
     index_path = folder / "model_index.json"
