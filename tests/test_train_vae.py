@@ -153,7 +153,7 @@ def test_latent_pool_crops_pixels_and_latents_alike(tmp_path):
     vae.save_pretrained(tmp_path / "v")
     config = VAETrainConfig(image_size=32, num_scenes=8, batch_size=3, init=str(tmp_path / "v"),
                             decoder_only=True, pool_size=4, crop_size=16, colormap_fraction=1.0)
-    pool = LatentPool(vae, config, EntitySource(config))
+    pool = LatentPool(vae, config, entity_source(config))
     assert pool.pixels.shape == (4, 32, 32, 3) and pool.latents.shape == (4, 4, 8, 8)
     assert all(_is_palette_or_black(p) for p in pool.pixels)
     with torch.no_grad():

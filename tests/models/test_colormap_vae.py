@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from tiny_models import constant_decoder_vae as fine_tuned_copy
+from tiny_models import tiny_components
 
 from unigs.models import colormap_vae as cmvae
 from unigs.models.loading import load_unigs, save_unigs
-from unigs.models.tiny import constant_decoder_vae as fine_tuned_copy
-from unigs.models.tiny import tiny_components
 
 
 def with_colormap_vae(seed: int = 0):

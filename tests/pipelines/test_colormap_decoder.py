@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tiny_models import constant_decoder_vae
 
 from unigs.models import colormap_vae as cmvae
 from unigs.models.loading import UniGSComponents
-from unigs.models.tiny import constant_decoder_vae
 from unigs.pipelines import UniGSEntityPipeline, UniGSInpaintPipeline
 from unigs.pipelines.base import UniGSPipeline
 
