@@ -1,25 +1,12 @@
-"""Compiled loops of Φ (numba): the passes whose numpy form costs a dozen array sweeps or a Python loop.
-
-Each kernel is a plain loop over one rule of :mod:`unigs.codec.dichotomy`'s module docstring; callers
-(:mod:`unigs.codec.dichotomy`, :mod:`unigs.codec.regions`) validate and type the inputs, and pass
-C-contiguous numpy arrays. The machine code is cached beside the source (or in numba's per-user cache when
-that folder is read-only), so only the first call on a machine compiles (about a minute for all of them on
-2 cores); :func:`compiled` falls back to compiling per process where no cache folder is writable.
-"""
+"""Φ's compiled per-pixel passes (numba): histogram codes and flat cells (:mod:`unigs.codec.histogram`),
+box mean and refinement (:mod:`unigs.codec.workscale`), connected regions, midpoint, holes and the id sums
+(:mod:`unigs.codec.cleanup`), the mask writes (:mod:`unigs.codec.dichotomy`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-
-def compiled(fn):
-    """numba's ``njit`` with the machine code cached on disk; where no cache folder is writable (numba
-    then refuses ``cache=True``), compiled once per process instead."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:
-        return njit(nogil=True)(fn)
+from unigs.codec._loops import compiled
 
 
 @compiled
