@@ -62,7 +62,7 @@ from unigs.evaluate.metrics import best_match_scores  # noqa: E402
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "codec" / "fixtures"
 STAGE_NAMES = {"tiny": "tiny regions", "touching": "close touching", "darker": "darker/ramps",
-               "apart": "same colour apart", "midpoint": "midpoint"}
+               "apart": "same colour apart", "midpoint": "midpoint", "holes": "holes"}
 PDM_ROWS = [  # (label, decode keyword arguments); the rest are the defaults (work_size=128, regions on)
     ("PDM δ=1  RGB+LAB", {"delta": 1.0}),
     ("PDM δ=10 RGB+LAB", {"delta": 10.0}),

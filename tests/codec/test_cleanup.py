@@ -30,7 +30,7 @@ def leaf_map(img: np.ndarray, cfg: DichotomyConfig):
 def synthetic(seed: int, size: int = 72):
     """A decoded-looking map built to hit every stage: rectangles of close colours touching (B1), a darker
     ring round one entity (B2), a shade shared by two entities of one hue (a shared ramp), one colour in
-    two places (B3), 1–3 px specks (A), blurred edges against black (C); then pixel noise."""
+    two places (B3), 1–3 px specks (A, holes), blurred edges against black (C); then pixel noise."""
     rng = np.random.default_rng(seed)
     img = np.zeros((size, size, 3), np.float64)
     for _ in range(6):

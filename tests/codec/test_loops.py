@@ -111,6 +111,19 @@ def test_midpoint_cuts_a_ramp_against_black_at_its_middle():
     np.testing.assert_array_equal(out[0], [0, 0, 0] + [1] * 9)
 
 
+def test_fill_holes_fills_specks_and_keeps_large_background():
+    pix = np.ones((10, 10), np.int64)
+    pix[:, 7:] = 2
+    pix[2, 2] = 0  # a 1-px speck inside entity 1
+    pix[5:7, 7:9] = 0  # a 4-px speck sharing 2 edges with 1 and 6 with 2 (not under min_area 4)
+    pix[9, :3] = 0  # a 3-px background strip at the border
+    out = pixels.fill_holes(pix.copy(), 4)
+    assert out[2, 2] == 1 and (out[9, :3] == 1).all()  # both under 4 px: filled by their neighbour
+    assert (out[5:7, 7:9] == 0).all()  # 4 px is not a speck
+    out = pixels.fill_holes(pix.copy(), 5)
+    assert (out[5:7, 7:9] == 2).all()  # the entity with the longer shared boundary wins
+
+
 def test_few_bins():
     flat = np.zeros((64, 64, 3), np.uint8)
     flat[:, 32:] = (200, 10, 90)

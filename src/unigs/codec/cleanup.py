@@ -125,6 +125,12 @@ def midpoint_to_background(pix: np.ndarray, img: np.ndarray, cfg: DichotomyConfi
     return pixels.midpoint(pix, img, int(cfg.midpoint_steps)) if cfg.runs("midpoint") else pix
 
 
+def fill_background_holes(pix: np.ndarray, cfg: DichotomyConfig) -> np.ndarray:
+    """Last stage: background specks of < ``min_area`` px (4-connected) go to the entity they share the
+    most boundary with (ties: the smaller key). ``pix`` (H, W) with background 0, changed in place."""
+    return pixels.fill_holes(pix, int(cfg.min_area)) if cfg.runs("holes") else pix
+
+
 def entities(pix: np.ndarray, bg: np.ndarray, img: np.ndarray, cfg: DichotomyConfig):
     """Entity map → output ids (H, W) int64 (−1: none) and colours (K, 3) uint8, by area descending.
 

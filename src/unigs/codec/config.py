@@ -15,10 +15,8 @@ import numpy as np
 from unigs.codec.color import FEATURES, LAB_SCALE, RGB_SCALE
 
 # The region clean-up's stages, in the order decode() runs them (unigs.codec.cleanup); an ablation drops
-# one from DichotomyConfig.stages. Each earns its place on the codec benchmark or the real-VAE fixtures
-# (docs/results.md); a last "holes" stage (background specks → their neighbour) was worth 0.000 mIoU on
-# both and went.
-STAGES = ("tiny", "touching", "darker", "apart", "midpoint")
+# one from DichotomyConfig.stages.
+STAGES = ("tiny", "touching", "darker", "apart", "midpoint", "holes")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
 2. :mod:`unigs.codec.histogram` — pixels → weighted colour units (bins), and which pixels are flat.
 3. :mod:`unigs.codec.leaves` — Eq. 6–7: the dichotomy of the units into colour leaves.
 4. :mod:`unigs.codec.cleanup` — the region clean-up, one function per stage: tiny regions, close
-   touching regions, darker versions / shared ramps, same colour apart, midpoint.
+   touching regions, darker versions / shared ramps, same colour apart, midpoint, holes.
 5. :func:`unigs.codec.cleanup.entities` — background, palette snapping, order by area.
 
 Every constant is a field of :class:`~unigs.codec.config.DichotomyConfig`, with its reason. Features and
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from unigs.codec import cleanup as C
-from unigs.codec import workscale
+from unigs.codec import reference, workscale
 from unigs.codec._loops import pixels
 from unigs.codec.color import FEATURES, LAB_SCALE, RGB_SCALE, check_rgb, pixel_features, rgb_to_lab
 from unigs.codec.config import STAGES, DichotomyConfig
@@ -68,7 +68,7 @@ def clean_up(labels: np.ndarray, k: int, bg_id: int, img: np.ndarray, cfg: Dicho
     C.merge_same_colour_apart(groups, cfg)  # B3
     pix, has_bg = C.split_shared_ramps(groups, regions, cfg)  # B2's shared ramps, per pixel
     if has_bg:
-        pix = C.midpoint_to_background(pix, img, cfg)  # C
+        pix = C.fill_background_holes(C.midpoint_to_background(pix, img, cfg), cfg)  # C, holes
     return C.entities(pix, np.arange(int(pix.max()) + 1) == (0 if has_bg else -1), img, cfg)
 
 
@@ -134,8 +134,6 @@ def decode(colormap, delta: float = 10.0, keep_background: bool = False, **kwarg
 def decode_reference(colormap, delta: float = 10.0, keep_background: bool = False, **kwargs):
     """Plain, slow Φ for tests (:func:`unigs.codec.reference.decode_reference`): one ``(H, W, 3)``
     colormap → ``(K, H, W) bool``, same container as the input; arguments as :func:`decode`."""
-    from unigs.codec import reference  # tests only: decode does not load it (nor scikit-image)
-
     cfg = DichotomyConfig.from_kwargs(delta=delta, keep_background=keep_background, **kwargs)
     batch, is_numpy, batched = as_colormaps(colormap)
     if batched:

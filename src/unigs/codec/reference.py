@@ -213,6 +213,7 @@ def regions(labels: np.ndarray, bg_id: int, img: np.ndarray, cfg: DichotomyConfi
     pix = pix.reshape(labels.shape)
     if has_bg:
         pix = midpoint(pix, img, cfg) if cfg.runs("midpoint") else pix
+        pix = fill_holes(pix, cfg) if cfg.runs("holes") else pix
     return pix, has_bg
 
 
@@ -251,6 +252,28 @@ def midpoint(pix: np.ndarray, img: np.ndarray, cfg: DichotomyConfig) -> np.ndarr
     return np.where(keep, p, 0).reshape(pix.shape)
 
 
+def fill_holes(pix: np.ndarray, cfg: DichotomyConfig) -> np.ndarray:
+    """Background specks of < min_area px → the entity sharing most boundary with them (ties: smaller)."""
+    hole = sk_label(pix == 0, background=0, connectivity=1)  # 1.. per background component
+    size = np.bincount(hole.ravel())
+    out = pix.copy()
+    for q in np.flatnonzero(size[1:] < cfg.min_area) + 1:
+        at = hole == q
+        votes = []
+        for sh in ((0, 1), (0, -1), (1, 0), (-1, 0)):  # the neighbour of each hole pixel, each side
+            nb = np.full(pix.shape, -1)
+            dst = tuple(slice(max(s, 0), pix.shape[a] + min(s, 0)) for a, s in enumerate(sh))
+            src = tuple(slice(max(-s, 0), pix.shape[a] + min(-s, 0)) for a, s in enumerate(sh))
+            nb[dst] = pix[src]
+            votes.append(nb[at & (nb > 0)])
+        votes = np.concatenate(votes)
+        if len(votes):
+            ent, cnt = np.unique(votes, return_counts=True)
+            out[at] = ent[np.argmax(cnt)]
+    return out
+
+
+# ---------------------------------------------------------------------------------------- read-out
 def entities(pix: np.ndarray, bg: np.ndarray, img: np.ndarray, cfg: DichotomyConfig):
     """Keys → (ids (H, W), −1: none; colours (K, 3) uint8): near-black and background keys are one
     background entity (kept with keep_background), palette snapping, order by area then colour."""

@@ -1,5 +1,5 @@
 """Φ's compiled per-pixel passes (numba): histogram codes and flat cells (:mod:`unigs.codec.histogram`),
-box mean and refinement (:mod:`unigs.codec.workscale`), connected regions, midpoint and the id sums
+box mean and refinement (:mod:`unigs.codec.workscale`), connected regions, midpoint, holes and the id sums
 (:mod:`unigs.codec.cleanup`), the mask writes (:mod:`unigs.codec.dichotomy`)."""
 
 from __future__ import annotations
@@ -334,4 +334,49 @@ def midpoint(pix, img, steps):
         for x in range(w):
             if not keep[y, x]:
                 pix[y, x] = 0
+    return pix
+
+
+@compiled
+def fill_holes(pix, min_area):
+    """Background specks (4-connected, < ``min_area`` px) of pix (H, W) int64 (0: background) → the entity
+    they share the most boundary with (ties: the smaller id); in place."""
+    h, w = pix.shape
+    hole, m = label4((pix == 0).astype(np.int8))
+    size = np.zeros(m, np.int64)
+    for y in range(h):
+        for x in range(w):
+            size[hole[y, x]] += 1
+    n = pix.max() + 1
+    small = np.zeros(m, np.bool_)
+    for y in range(h):
+        for x in range(w):
+            small[hole[y, x]] = pix[y, x] == 0 and size[hole[y, x]] < min_area
+    if not small.any():
+        return pix
+    codes = np.empty(4 * h * w, np.int64)  # (hole, entity) per boundary edge of a small hole
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if not small[hole[y, x]]:
+                continue
+            for dy, dx in ((0, -1), (0, 1), (-1, 0), (1, 0)):
+                yy, xx = y + dy, x + dx
+                if 0 <= yy < h and 0 <= xx < w and pix[yy, xx] > 0:
+                    codes[k] = hole[y, x] * n + pix[yy, xx]
+                    k += 1
+    codes = np.sort(codes[:k])
+    target = np.zeros(m, np.int64)
+    best = np.zeros(m, np.int64)
+    run = 0
+    for i in range(k):  # ascending codes: per hole, the entity with the longest run (ties: smaller id)
+        run = run + 1 if i > 0 and codes[i] == codes[i - 1] else 1
+        if i == k - 1 or codes[i + 1] != codes[i]:
+            q, e = codes[i] // n, codes[i] % n
+            if run > best[q]:
+                target[q], best[q] = e, run
+    for y in range(h):
+        for x in range(w):
+            if small[hole[y, x]]:
+                pix[y, x] = target[hole[y, x]]
     return pix
