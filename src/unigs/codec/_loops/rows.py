@@ -1,7 +1,7 @@
 """Compiled Eq. 6–7 of Φ on weighted rows (numba): the progressive dichotomy, the merge-back of its
-leaves, and the blend residuals of the fallback (:func:`unigs.codec.dichotomy._decode_units`).
+leaves, and the blend residuals of the fallback (:func:`unigs.codec.leaves.colour_leaves`).
 
-The rules are in :mod:`unigs.codec.dichotomy`'s module docstring; rows are histogram bins (or single pixels
+The rules are in :mod:`unigs.codec.leaves`' module docstring; rows are histogram bins (or single pixels
 in the reference decoder), a few hundred to a few thousand, with data-dependent control flow.
 """
 
