@@ -8,12 +8,16 @@ For each coco-mini val image: entity masks resized to size×size (nearest), colo
 ``unigs.codec.degrade`` (or a real SD VAE with ``--vae``), then decoded by
 
 * PDM (Φ) at δ ∈ {1, 10, 20, 50} with RGB+LAB features (Table 9a), and at δ = 10 with RGB / LAB (9b),
-  all with the defaults otherwise (region clean-up on, work scale 128 px); two ablations of the default
-  row: the region clean-up at full resolution (``work_size=None``) and no region clean-up at all
-  (``regions=False``, the paper's plain Eq. 6–7 leaves);
+  all with the defaults otherwise (region clean-up on, work scale 128 px); ablations of the default row
+  (indented): each clean-up stage dropped in turn (``stages=``, the stages of ``unigs.codec.cleanup``),
+  the work scale at 256 px (f = 2 at 512²) and off (``work_size=None``, full resolution), and no region
+  clean-up at all (``regions=False``, the paper's plain Eq. 6–7 leaves);
 * scikit-learn KMeans with k = 3 and k = ground truth (#entities + 1 for the background), n_init=1 (one
   Lloyd run, as fair to KMeans' speed as it gets), on the same per-pixel RGB+LAB features; the cluster
   whose mean colour is near-black (every channel < 32) is dropped, as PDM drops the background (Table 8).
+
+The same PDM rows are then scored (untimed) on the real-VAE fixtures of the tests
+(``tests/codec/fixtures``: 12 maps through the project's small VAE at 128 px, 23 entities).
 
 Ground truth = the *visible* part of each entity in the clean colormap (a smaller entity painted on top
 hides part of a larger one); fully hidden entities are left out. Scores (DESIGN.md "Metrics"): mIoU = mean
@@ -49,12 +53,16 @@ from sklearn.cluster import KMeans  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from unigs.codec import palette  # noqa: E402
+from unigs.codec.config import STAGES  # noqa: E402
 from unigs.codec.degrade import simulate_latent_roundtrip  # noqa: E402
 from unigs.codec.dichotomy import decode, pixel_features  # noqa: E402
 from unigs.data.coco import CocoEntities  # noqa: E402
 from unigs.evaluate.metrics import best_match_scores  # noqa: E402
 
 COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-mini"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "codec" / "fixtures"
+STAGE_NAMES = {"tiny": "tiny regions", "touching": "close touching", "darker": "darker/ramps",
+               "apart": "same colour apart", "midpoint": "midpoint", "holes": "holes"}
 PDM_ROWS = [  # (label, decode keyword arguments); the rest are the defaults (work_size=128, regions on)
     ("PDM δ=1  RGB+LAB", {"delta": 1.0}),
     ("PDM δ=10 RGB+LAB", {"delta": 10.0}),
@@ -62,7 +70,9 @@ PDM_ROWS = [  # (label, decode keyword arguments); the rest are the defaults (wo
     ("PDM δ=50 RGB+LAB", {"delta": 50.0}),
     ("PDM δ=10 RGB", {"features": "rgb"}),
     ("PDM δ=10 LAB", {"features": "lab"}),
-    ("  full-res regions", {"work_size": None}),  # ablations of the default row (δ=10, RGB+LAB)
+    *[(f"  − {STAGE_NAMES[s]}", {"stages": tuple(t for t in STAGES if t != s)}) for s in STAGES],
+    ("  work 256 px", {"work_size": 256}),  # ablations of the default row (δ=10, RGB+LAB)
+    ("  full-res regions", {"work_size": None}),
     ("  no regions", {"regions": False}),
 ]
 
@@ -202,16 +212,34 @@ def main() -> int:
     n_ent = sum(len(b) for b in clean_ious)
     print(f"{len(degraded)} images, {n_ent} visible entities ({hidden} fully hidden ones left out)\n")
     per_map = {r: np.median(times[r], axis=1) for r in rows}  # (maps,) median over repeats
-    print(f"{'decoder':18s} {'mIoU':>6s} {'recall':>7s} {'ms/map':>8s} {'speed ×':>8s}")
+    print(f"{'decoder':22s} {'mIoU':>6s} {'recall':>7s} {'ms/map':>8s} {'speed ×':>8s}")
     for r in rows:
         best = np.concatenate(ious[r])
         speed = np.median(per_map["KMeans k=GT"] / per_map[r])
-        print(f"{r:18s} {best.mean():6.3f} {(best >= 0.5).mean():7.3f} {np.median(per_map[r]) * 1e3:8.1f} "
+        print(f"{r:22s} {best.mean():6.3f} {(best >= 0.5).mean():7.3f} {np.median(per_map[r]) * 1e3:8.1f} "
               f"{speed:8.1f}")
     clean = np.concatenate(clean_ious)
     print(f"\nclean round trip (encode → decode, no degradation): {int((clean == 1).sum())}/{len(clean)} "
           f"entities with IoU = 1, min IoU {clean.min():.4f}")
+    fixtures()
     return 0
+
+
+def fixtures() -> None:
+    """The PDM rows on the real-VAE fixtures of the tests (untimed): pooled mIoU and recall."""
+    from PIL import Image
+
+    packed = np.load(FIXTURES / "vae_roundtrip_masks.npz")
+    maps = [np.array(Image.open(FIXTURES / f"vae_roundtrip_{i:02d}.png")) for i in range(12)]
+    gts = [np.unpackbits(packed[f"m{i:02d}"], axis=-1, count=m.shape[1]).astype(bool)
+           for i, m in enumerate(maps)]
+    n_ent = sum(len(g) for g in gts)
+    print(f"\nreal-VAE fixtures ({len(maps)} maps, {maps[0].shape[0]} px, {n_ent} entities)")
+    print(f"{'decoder':22s} {'mIoU':>6s} {'recall':>7s}")
+    for label, kwargs in PDM_ROWS:
+        best = np.concatenate([best_match_scores(decode(m, **kwargs), g).best_iou
+                               for m, g in zip(maps, gts, strict=True)])
+        print(f"{label:22s} {best.mean():6.3f} {(best >= 0.5).mean():7.3f}")
 
 
 if __name__ == "__main__":

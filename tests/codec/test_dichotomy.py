@@ -10,18 +10,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from unigs.codec.color import RGB_SCALE, pixel_features
 from unigs.codec.degrade import simulate_latent_roundtrip
-from unigs.codec.dichotomy import (
-    RGB_SCALE,
-    _flat_mask,
-    _flat_mask_numpy,
-    decode,
-    decode_reference,
-    decode_with_colors,
-    pixel_features,
-)
+from unigs.codec.dichotomy import decode, decode_reference, decode_with_colors
+from unigs.codec.histogram import flat_mask, flat_mask_numpy
 from unigs.codec.palette import PALETTE, assign, encode
-from unigs.codec.regions import box_down, work_factor
+from unigs.codec.workscale import box_down, work_factor
 from unigs.evaluate.metrics import best_match_scores, iou_matrix, pool_match_scores
 
 RED, GREEN, BLUE = (192, 0, 0), (0, 192, 64), (64, 64, 255)
@@ -263,11 +257,11 @@ def test_work_scale_matches_full_resolution_decode():
 
 def test_work_scale_refines_boundaries_to_the_pixel(monkeypatch):
     # Two colours split at column 301 (not on the 4-px block grid), light noise: no blocky boundary.
-    from unigs.codec import regions
+    from unigs.codec import workscale
 
     calls = []
-    upsample = regions.upsample_ids
-    monkeypatch.setattr(regions, "upsample_ids", lambda *a: calls.append(a[-1]) or upsample(*a))
+    upsample = workscale.upsample_ids
+    monkeypatch.setattr(workscale, "upsample_ids", lambda *a: calls.append(a[-1]) or upsample(*a))
     rng = np.random.default_rng(0)
     cm = np.zeros((512, 512, 3), np.float64)
     cm[:, :301] = RED
@@ -317,14 +311,14 @@ def test_torch_batch_and_float_inputs():
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (5, 7), (6, 6), (13, 14), (33, 30), (64, 64)])
-def test_numpy_flat_mask_equals_torch_flat_mask(shape):
+def test_numpy_flat_mask_equals_torchflat_mask(shape):
     # The numpy path computes the flat cells in int16 cell sums; they must equal the float torch cells,
     # clipped border cells (sizes not divisible by 4) included.
     rng = np.random.default_rng(sum(shape))
     for img in (rng.integers(0, 256, (*shape, 3), dtype=np.uint8),
                 (rng.integers(0, 4, (*shape, 1)) * np.arange(1, 4) * 20).astype(np.uint8)):
-        expected = _flat_mask(torch.from_numpy(img), 24.0).numpy()
-        np.testing.assert_array_equal(_flat_mask_numpy(img, 24.0), expected)
+        expected = flat_mask(torch.from_numpy(img), 24.0).numpy()
+        np.testing.assert_array_equal(flat_mask_numpy(img, 24.0), expected)
         assert expected.any() or img.std() > 50  # the structured image has flat cells
 
 

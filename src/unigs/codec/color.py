@@ -1,12 +1,17 @@
-"""sRGB → CIELAB in torch, the colour space half of Φ's pixel feature (paper §3.2, "p_o ∈ R^{1×6}").
+"""Φ's pixel feature p_o = RGB ‖ CIELAB (paper §3.2, "p_o ∈ R^{1×6}"), written once per backend: torch
+(any device), numpy (Φ's many small internal arrays), and compiled (numba, one colour at a time, for the
+region clean-up's walks).
 
 The conversion is the one of ``skimage.color.rgb2lab`` (and of most image libraries): sRGB with the
 IEC 61966-2-1 transfer curve, linear RGB → CIE XYZ with the sRGB/D65 matrix, then CIE 1976 L*a*b*
 relative to the D65 white point of the 2° observer. Ranges: L* in [0, 100], a*, b* roughly in
 [-128, 128] (for sRGB inputs a* ∈ [-86.2, 98.3], b* ∈ [-107.9, 94.5]).
 
-Written with plain torch ops so that Φ's batched path runs on any device; numpy in → numpy out. The same
-formulas, compiled for one colour (:func:`lab_of`), serve Φ's compiled region merging.
+**Scaling.** p = (R, G, B) · ``RGB_SCALE`` ‖ (L*, a*, b*) · ``LAB_SCALE``, RGB in [0, 255]: both halves
+span ≈ 32 units and one palette step (64 grey levels) is 8 RGB units, so δ of Eq. 7 has one meaning for
+both halves. Scales of δ: i.i.d. noise of σ = 2 / 3 grey levels gives a mean squared distance of 0.4 /
+0.9; the two closest palette colours are 65 apart (squared), so an even mix of them has msd 16; the
+paper's best δ = 10 (Table 9a) sits between the two.
 """
 
 from __future__ import annotations
@@ -14,7 +19,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from unigs.codec.kernels import compiled
+from unigs.codec._loops import compiled
+
+FEATURES = ("rgb+lab", "rgb", "lab")  # Table 9b: the paper's 6-d feature and its two halves
+RGB_SCALE = 1.0 / 8.0  # one palette step (64 grey levels) = 8 units
+LAB_SCALE = 1.0 / 3.0  # L* in [0, 100] → [0, 33], the span of the RGB half
 
 # sRGB (D65) linear RGB → XYZ, the matrix skimage uses (``skimage.color.colorconv.xyz_from_rgb``).
 _XYZ_FROM_RGB = (
@@ -118,3 +127,57 @@ def lab_of(r, g, b):
     fy = _cube((lr * _M[1, 0] + lg * _M[1, 1] + lb * _M[1, 2]) / _WHITE[1])
     fz = _cube((lr * _M[2, 0] + lg * _M[2, 1] + lb * _M[2, 2]) / _WHITE[2])
     return 116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)
+
+
+# ------------------------------------------------------------------------------------ pixel features
+def pixel_features(rgb, features: str = "rgb+lab"):
+    """Φ's pixel feature p_o (§3.2), scaled as in the module docstring.
+
+    Args:
+        rgb: ``(..., 3)`` uint8 or float in [0, 255], numpy array or torch tensor (any device).
+        features: ``"rgb+lab"`` (6-d, the paper's choice), ``"rgb"`` or ``"lab"`` (3-d; Table 9b).
+
+    Returns:
+        ``(..., D)`` float32 (float64 for float64 input), same container type and device as ``rgb``.
+    """
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {list(FEATURES)}, got {features!r}")
+    t, is_numpy = check_rgb(rgb)
+    if is_numpy:  # numpy in: numpy throughout
+        return features_np(rgb.astype(np.float64 if rgb.dtype == np.float64 else np.float32), features)
+    x = _unit_float(t)
+    parts = [x * (255.0 * RGB_SCALE)] if "rgb" in features else []
+    if "lab" in features:
+        parts.append(rgb_to_lab(x * 255.0) * LAB_SCALE)
+    return torch.cat(parts, dim=-1)
+
+
+def features_np(x: np.ndarray, features: str) -> np.ndarray:
+    """:func:`pixel_features` of checked float numpy colours in [0, 255], same float dtype (no checks:
+    Φ calls it on many small internal arrays)."""
+    parts = [x * x.dtype.type(RGB_SCALE)] if "rgb" in features else []
+    if "lab" in features:
+        parts.append(_rgb_to_lab_numpy(x) * x.dtype.type(LAB_SCALE))
+    return np.concatenate(parts, -1)
+
+
+@compiled
+def feature_row(col, out, use_rgb, use_lab, rgb_scale, lab_scale):
+    """One float64 colour (3,) in [0, 255] → its Φ feature (RGB part first) written into ``out`` (D,)."""
+    j = 0
+    if use_rgb:
+        for c in range(3):
+            out[c] = col[c] * rgb_scale
+        j = 3
+    if use_lab:
+        lab_l, lab_a, lab_b = lab_of(col[0], col[1], col[2])
+        out[j], out[j + 1], out[j + 2] = lab_l * lab_scale, lab_a * lab_scale, lab_b * lab_scale
+
+
+@compiled
+def feature_rows(col, use_rgb, use_lab, rgb_scale, lab_scale):
+    """(n, 3) float64 colours in [0, 255] → (n, D) Φ features (RGB part first), float64."""
+    out = np.empty((col.shape[0], 3 * use_rgb + 3 * use_lab))
+    for i in range(col.shape[0]):
+        feature_row(col[i], out[i], use_rgb, use_lab, rgb_scale, lab_scale)
+    return out

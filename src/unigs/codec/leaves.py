@@ -1,280 +1,98 @@
-"""Compiled Eq. 6–7 of Φ on weighted rows (numba): the progressive dichotomy, the merge-back of its
-leaves, and the blend residuals of the fallback (:func:`unigs.codec.dichotomy._decode_units`).
+"""Eq. 6–7 of Φ (paper §3.2): weighted colour units → colour leaves, the progressive dichotomy.
 
-The rules are in :mod:`unigs.codec.dichotomy`'s module docstring; rows are histogram bins (or single pixels
-in the reference decoder), a few hundred to a few thousand, with data-dependent control flow.
+Starting from all units, a region is split in two by 2-means (Eq. 6), depth first, until it satisfies
+the stop rule; the leaves are the colour classes. K is whatever the tree produces; no count is given.
+
+* **Stop rule.** Eq. 7, msd < δ (mean squared distance to the region mean, feature units of
+  :mod:`unigs.codec.color`), plus the small-mode guard: a region is also split while ≥ ``min_area`` of its
+  weight lies farther than √(far_factor·δ) from its mean. At most ``max_leaves`` leaves.
+* **2-means.** Deterministic: the exact 2-means cut of the projections on the principal axis (Otsu-style
+  prefix sums), then ≤ 4 weighted Lloyd steps in feature space. A mode with a one-sided tail can be cut
+  in its middle, so afterwards leaves merge back, closest first, whenever their union passes the stop
+  rule.
+* **Background first.** Every unit whose channels are all < ``background_level`` is one background leaf
+  before any split, so no visible colour is ever averaged into the black background.
+* **Flat pixels first.** Only flat pixels (:mod:`unigs.codec.histogram`) take part; leaves with fewer than
+  ``min_area`` flat pixels are dropped. **Fallback:** small or textured entities own few or no flat
+  pixels, so the remaining colours that are neither near a kept leaf nor a blend of two of them (RGB/8
+  distance² to every segment between two leaf means, background included, > far_factor·δ) get a
+  dichotomy of their own on all their pixels, and all of its leaves are kept. Every other colour (ramps,
+  dropped leaves) goes to the nearest foreground leaf in feature space.
+* **Painted maps** take every pixel, ``min_area`` 1 and no fallback: ``decode(palette.encode(masks))``
+  returns every visible entity exactly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from unigs.codec.kernels import compiled, number_roots
+from unigs.codec._loops import rows
+from unigs.codec.config import DichotomyConfig
+from unigs.codec.histogram import Units
 
 
-@compiled
-def _dot(a, b):
-    s = 0.0
-    for i in range(len(a)):
-        s += a[i] * b[i]
-    return s
+def group_sums(group: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
+    """(n,) ids in [0, k), (n, D) values → (k, D) per-id sums, in one bincount (row order, as D bincounts)."""
+    d = values.shape[1]
+    idx = (group[:, None] * d + np.arange(d)).reshape(-1)
+    return np.bincount(idx, weights=values.reshape(-1), minlength=k * d).reshape(k, d)
 
 
-@compiled
-def _matvec(a, v):
-    """a (n, d) @ v (d,) as plain loops (no BLAS call for these small shapes)."""
-    out = np.empty(a.shape[0])
-    for i in range(a.shape[0]):
-        out[i] = _dot(a[i], v)
-    return out
+def dichotomy(x: np.ndarray, w: np.ndarray, cfg: DichotomyConfig, min_area: float) -> np.ndarray:
+    """Eq. 6–7 dichotomy, then merge-back: compact leaf ids (n,) of the weighted rows x (n, D), w (n,)."""
+    x, w = np.ascontiguousarray(x, np.float64), np.ascontiguousarray(w, np.float64)
+    delta, far = float(cfg.delta), float(cfg.far_factor)
+    leaf = rows.dichotomy(x, w, delta, float(min_area), int(cfg.max_leaves), far)
+    return rows.merge_back(leaf, x, w, delta, float(min_area), far)
 
 
-@compiled
-def _matmul(a, b):
-    out = np.zeros((a.shape[0], b.shape[1]))
-    for i in range(a.shape[0]):
-        for k in range(a.shape[1]):
-            for j in range(b.shape[1]):
-                out[i, j] += a[i, k] * b[k, j]
-    return out
+def colour_leaves(units: Units, cfg: DichotomyConfig) -> tuple[np.ndarray, int, int]:
+    """The leaves of :class:`~unigs.codec.histogram.Units` (module docstring, in order).
 
-
-@compiled
-def _two_means(xc, w, total, side, max_iter):
-    """Weighted 2-means (Eq. 6) of centred rows ``xc`` (n, D), weights ``w`` (Σ = ``total``) into ``side``
-    (n,) bool; False if the rows cannot be split (:func:`dichotomy`)."""
-    n, d = xc.shape
-    if n < 2:
-        return False
-    cov = np.zeros((d, d))
-    for i in range(n):
-        for a in range(d):
-            wa = xc[i, a] * w[i]
-            for b in range(d):
-                cov[a, b] += wa * xc[i, b]
-    trace = 0.0
-    widest = 0
-    for a in range(d):
-        trace += cov[a, a]
-        if cov[a, a] > cov[widest, widest]:
-            widest = a
-    if not trace > 0:
-        return False
-    # Principal axis: cov¹² · (widest column), as (cov/trace)⁴ applied three times to cov's column.
-    c2 = _matmul(cov / trace, cov / trace)
-    c4 = _matmul(c2, c2)
-    v = cov[:, widest].copy()
-    for _ in range(3):
-        v = _matvec(c4, v)
-    proj = _matvec(xc, v)
-    order = np.argsort(proj)  # ties need no order: the cut only falls between distinct values
-    best, cut_value = 0.0, 0.0
-    cw, cs = 0.0, 0.0
-    for r in range(n - 1):  # the exact 2-means cut of the projections (Otsu): prefix sums
-        i, j = order[r], order[r + 1]
-        cw += w[i]
-        cs += w[i] * proj[i]
-        if proj[j] > proj[i]:  # only between distinct values
-            gain = cs * cs / (cw * (total - cw))
-            if gain > best:
-                best, cut_value = gain, proj[i]
-    if best <= 0:
-        return False
-    for i in range(n):
-        side[i] = proj[i] > cut_value
-    s1 = np.empty(d)
-    new = np.empty(n, np.bool_)
-    for _ in range(max_iter):  # Lloyd steps; centred, so the other centroid is −s1 / (W − m1)
-        m1 = 0.0
-        s1[:] = 0.0
-        for i in range(n):
-            if side[i]:
-                m1 += w[i]
-                for a in range(d):
-                    s1[a] += w[i] * xc[i, a]
-        if m1 <= 0 or m1 >= total:
-            return False
-        # |x − c1|² < |x − c0|²  ⇔  x · s1 > |s1|² (W − 2 m1) / (2 m1 (W − m1))
-        thr = _dot(s1, s1) * (total - 2 * m1) / (2 * m1 * (total - m1))
-        same = True
-        for i in range(n):
-            new[i] = _dot(xc[i], s1) > thr
-            same = same and new[i] == side[i]
-        if same:
-            break
-        side[:] = new
-    ones = 0
-    for i in range(n):
-        ones += side[i]
-    return 0 < ones < n
-
-
-@compiled
-def dichotomy(x, w, delta, min_area, max_leaves, far_factor):
-    """Depth-first progressive dichotomy (Eq. 6–7) over weighted rows x (n, D) float64, w (n,) float64;
-    returns the leaf id (n,) int64 of each row, leaves numbered in the order they are reached.
-
-    A region is split while (Eq. 7) its weighted mean squared distance to its mean is ≥ δ, or (small-mode
-    guard) ≥ ``min_area`` of its weight lies farther than √(far_factor·δ) from the mean, and at most
-    ``max_leaves`` leaves would result. 2-means: the best cut of the projections on the principal axis
-    (12 power iterations from the widest column of the weighted covariance), then ≤ 4 weighted Lloyd
-    steps in the full feature space; the side with the larger projections is visited first.
+    Returns the leaf id (n,) int64 in [0, k) of every unit, k ≥ 1, and the id of the background leaf
+    (0, or −1 if no unit is near-black).
     """
-    n, d = x.shape
-    leaf = np.zeros(n, np.int64)
-    perm = np.arange(n)  # rows of each pending region lie contiguous in perm
-    starts, ends = np.empty(n + 1, np.int64), np.empty(n + 1, np.int64)
-    starts[0], ends[0], top = 0, n, 1
-    n_leaves = 0
-    side = np.empty(n, np.bool_)
-    while top > 0:
-        top -= 1
-        s, e = starts[top], ends[top]
-        idx = perm[s:e].copy()
-        m = e - s
-        wi = w[idx]
-        total = wi.sum()
-        mean = np.zeros(d)
-        for r in range(m):
-            mean += wi[r] * x[idx[r]]
-        mean /= total
-        xc = np.empty((m, d))
-        msd, far = 0.0, 0.0
-        for r in range(m):
-            d2 = 0.0
-            for a in range(d):
-                xc[r, a] = x[idx[r], a] - mean[a]
-                d2 += xc[r, a] * xc[r, a]
-            msd += wi[r] * d2
-            if d2 > far_factor * delta:
-                far += wi[r]
-        split = False
-        if n_leaves + top + 2 <= max_leaves and (msd >= delta * total or far >= min_area):
-            split = _two_means(xc, wi, total, side[:m], 4)
-        if not split:
-            for r in range(m):
-                leaf[idx[r]] = n_leaves
-            n_leaves += 1
-            continue
-        lo = s  # stable partition: the False side first, so the True side is popped first
-        for r in range(m):
-            if not side[r]:
-                perm[lo] = idx[r]
-                lo += 1
-        hi = lo
-        for r in range(m):
-            if side[r]:
-                perm[hi] = idx[r]
-                hi += 1
-        starts[top], ends[top] = s, lo
-        starts[top + 1], ends[top + 1] = lo, e
-        top += 2
-    return leaf
-
-
-@compiled
-def _union_fails(ma, sa, mb, sb, sxx, delta, min_area, far_factor):
-    """The stop rule on the union of leaves a and b from their sums (mass m, Σ w x s, Σ w |x|² of the
-    union): Eq. 7 on the union, or either part a mode of ≥ min_area farther than √(far_factor·δ) from the
-    union mean."""
-    m = ma + mb
-    s2 = 0.0
-    far_a, far_b = 0.0, 0.0
-    for c in range(len(sa)):
-        mu = (sa[c] + sb[c]) / m
-        s2 += (sa[c] + sb[c]) ** 2
-        far_a += (sa[c] / ma - mu) ** 2
-        far_b += (sb[c] / mb - mu) ** 2
-    return (sxx / m - s2 / m**2 >= delta or ma >= min_area and far_a > far_factor * delta
-            or mb >= min_area and far_b > far_factor * delta)
-
-
-@compiled
-def merge_back(leaf, x, w, delta, min_area, far_factor):
-    """Merge leaves whose union passes the stop rule, closest centroids first (ties: row-major pair order),
-    union-find; undoes 2-means cuts through one noisy colour (a dense mode with a one-sided tail gets cut
-    in its middle). ``leaf`` (n,) ids 0..k−1, each used; returns compact ids (0.., in order of the
-    smallest member id)."""
-    n, d = x.shape
-    k = leaf.max() + 1
-    mass, sx, sxx = np.zeros(k), np.zeros((k, d)), np.zeros(k)
-    for i in range(n):
-        q = leaf[i]
-        mass[q] += w[i]
-        for c in range(d):
-            sx[q, c] += x[i, c] * w[i]
-            sxx[q] += x[i, c] * x[i, c] * w[i]
-    cen = sx / mass.reshape(-1, 1)
-    # Only pairs whose between-leaf term alone is below δ can pass Eq. 7 together.
-    pi, pj, pd = np.empty(k * k, np.int64), np.empty(k * k, np.int64), np.empty(k * k)
-    p = 0
-    for i in range(k):
-        for j in range(i + 1, k):
-            d2 = 0.0
-            for c in range(d):
-                d2 += (cen[i, c] - cen[j, c]) ** 2
-            if mass[i] * mass[j] / (mass[i] + mass[j]) ** 2 * d2 < delta:
-                pi[p], pj[p], pd[p] = i, j, d2
-                p += 1
-    root = np.arange(k)
-    for r in np.argsort(pd[:p], kind="mergesort"):
-        a, b = root[pi[r]], root[pj[r]]
-        if a == b or _union_fails(mass[a], sx[a], mass[b], sx[b], sxx[a] + sxx[b], delta, min_area,
-                                  far_factor):
-            continue
-        for q in range(k):
-            if root[q] == b:
-                root[q] = a
-        mass[a] += mass[b]
-        sx[a] += sx[b]
-        sxx[a] += sxx[b]
-    rank, _ = number_roots(root)
-    out = np.empty(n, np.int64)
-    for i in range(n):
-        out[i] = rank[root[leaf[i]]]
-    return out
-
-
-@compiled
-def blend_residual(x, anchors, with_black):
-    """Squared distance (n,) of each colour x (n, 3) to the nearest blend of two anchor colours (segments
-    between any two of its 4 nearest anchors, and a point itself), and, ``with_black``, of anchor 0 (the
-    background) and one of them; inf without anchors."""
-    n, k = len(x), len(anchors)
-    out = np.full(n, np.inf)
-    near = np.empty(4, np.int64)
-    dist = np.empty(4)
-    for i in range(n):
-        m = 0  # the 4 nearest anchors, insertion-sorted (ties: the lower index first)
-        for q in range(k):
-            d = 0.0
-            for c in range(3):
-                d += (x[i, c] - anchors[q, c]) ** 2
-            if m < 4 or d < dist[m - 1]:
-                j = min(m, 3)
-                while j > 0 and dist[j - 1] > d:
-                    near[j], dist[j] = near[j - 1], dist[j - 1]
-                    j -= 1
-                near[j], dist[j] = q, d
-                m = min(m + 1, 4)
-        for a in range(m):
-            for b in range(a, m):
-                out[i] = min(out[i], segment_residual(x[i], anchors[near[a]], anchors[near[b]]))
-            if with_black:
-                out[i] = min(out[i], segment_residual(x[i], anchors[0], anchors[near[a]]))
-    return out
-
-
-@compiled
-def segment_residual(x, a, b):
-    """Squared distance of the point x to the segment [a, b] (3-vectors): ≈ 0 for a blend t·a + (1 − t)·b,
-    the colour of a blurred boundary between a and b (Fig. 3)."""
-    s2, dot = 0.0, 0.0
-    for c in range(3):
-        s2 += (b[c] - a[c]) ** 2
-        dot += (x[c] - a[c]) * (b[c] - a[c])
-    t = min(max(dot / max(s2, 1e-12), 0.0), 1.0)
-    r = 0.0
-    for c in range(3):
-        r += (x[c] - a[c] - t * (b[c] - a[c])) ** 2
-    return r
+    rgb, feat, w_all, clean = units.rgb, units.feat, units.w_all, units.clean
+    leaf = np.full(len(rgb), -1, dtype=np.int64)
+    background = (rgb < cfg.background_level).all(1)  # first split: the near-black units, one leaf
+    k, bg_id = (1, 0) if background.any() else (0, -1)
+    leaf[background] = bg_id
+    fg = np.flatnonzero(~background)
+    if len(fg) == 0:
+        return leaf, 1, bg_id
+    area = 1 if clean else cfg.min_area
+    weight = units.w_flat[fg] if (units.w_flat[fg] > 0).any() else w_all[fg]  # no flat pixel: every one
+    part, wp = fg[weight > 0], weight[weight > 0]
+    lp = dichotomy(feat[part], wp, cfg, area)  # Eq. 6–7 on the flat pixels
+    n = int(lp.max()) + 1
+    mass = np.bincount(lp, weights=wp, minlength=n)
+    kept = np.flatnonzero(mass >= area)  # tiny leaves are dropped, their colours reassigned below
+    rank = np.full(n, -1, dtype=np.int64)
+    rank[kept] = k + np.arange(len(kept))
+    leaf[part] = rank[lp]
+    centroid = group_sums(lp, n, feat[part] * wp[:, None])[kept] / mass[kept, None]
+    k += len(kept)
+    loose = np.flatnonzero(leaf < 0)
+    if not clean and len(loose):  # the fallback: colours of regions with too few flat pixels
+        have = leaf >= 0
+        size = np.bincount(leaf[have], weights=w_all[have], minlength=k)
+        anchor = group_sums(leaf[have], k, rgb[have] * w_all[have, None])[size > 0] / size[size > 0, None]
+        res = rows.blend_residual(rgb[loose] * cfg.rgb_scale, anchor * cfg.rgb_scale, bg_id >= 0)
+        odd = loose[res > cfg.far_factor * cfg.delta]
+        if len(odd):
+            lo = dichotomy(feat[odd], w_all[odd], cfg, cfg.min_area)  # every leaf kept (tiny: stage A)
+            no = int(lo.max()) + 1
+            mo = np.bincount(lo, weights=w_all[odd], minlength=no)
+            leaf[odd] = k + lo
+            new = group_sums(lo, no, feat[odd] * w_all[odd, None]) / mo[:, None]
+            centroid = np.concatenate((centroid, new))
+            k += no
+            loose = np.flatnonzero(leaf < 0)
+    if len(centroid) == 0:  # no foreground leaf (only possible without fallback): all is background
+        leaf[loose] = 0
+        return leaf, 1, 0
+    # Boundary blends, gradients and dropped leaves → nearest foreground leaf in feature space.
+    fl = feat[loose]
+    d2 = (fl**2).sum(1)[:, None] - 2 * fl @ centroid.T + (centroid**2).sum(1)[None]
+    leaf[loose] = bg_id + 1 + d2.argmin(1)
+    return leaf, k, bg_id

@@ -1,25 +1,12 @@
-"""Compiled loops of Φ (numba): the passes whose numpy form costs a dozen array sweeps or a Python loop.
-
-Each kernel is a plain loop over one rule of :mod:`unigs.codec.dichotomy`'s module docstring; callers
-(:mod:`unigs.codec.dichotomy`, :mod:`unigs.codec.regions`) validate and type the inputs, and pass
-C-contiguous numpy arrays. The machine code is cached beside the source (or in numba's per-user cache when
-that folder is read-only), so only the first call on a machine compiles (about a minute for all of them on
-2 cores); :func:`compiled` falls back to compiling per process where no cache folder is writable.
-"""
+"""Φ's compiled per-pixel passes (numba): histogram codes and flat cells (:mod:`unigs.codec.histogram`),
+box mean and refinement (:mod:`unigs.codec.workscale`), connected regions, midpoint, holes and the id sums
+(:mod:`unigs.codec.cleanup`), the mask writes (:mod:`unigs.codec.dichotomy`)."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-
-def compiled(fn):
-    """numba's ``njit`` with the machine code cached on disk; where no cache folder is writable (numba
-    then refuses ``cache=True``), compiled once per process instead."""
-    try:
-        return njit(cache=True, nogil=True)(fn)
-    except RuntimeError:
-        return njit(nogil=True)(fn)
+from unigs.codec._loops import compiled
 
 
 @compiled
@@ -49,7 +36,7 @@ def box_down(img, f):
 
 @compiled
 def refine_blocks(ids, table, img, f, n_ids, out):
-    """Work-scale ids → full resolution (:func:`unigs.codec.regions.upsample_ids`), in place on ``out``.
+    """Work-scale ids → full resolution (:func:`unigs.codec.workscale.upsample_ids`), in place on ``out``.
 
     ids (h, w) int32 in [−1, n_ids) per f×f block of img (H, W, 3) uint8; table (n_ids + 1, 3) float32
     mean colour of each id, row n_ids standing for −1; out (H, W) holds every block's own id (the
@@ -105,7 +92,7 @@ def refine_blocks(ids, table, img, f, n_ids, out):
 
 @compiled
 def flat_cells(img, thr4):
-    """Φ's flat mask (:func:`unigs.codec.dichotomy._flat_mask`) on (H, W, 3) uint8, in integers: per 4×4
+    """Φ's flat mask (:func:`unigs.codec.histogram.flat_mask`) on (H, W, 3) uint8, in integers: per 4×4
     cell the sum s of its 2×2 subsample (every other pixel; a clipped cell repeats its last subsample
     row/column), padded by linear extrapolation (2·s[0] − s[1]) at the border; a cell is flat when
     max over channels and axes of |s(+1) − s(−1)| < thr4 (4 × the grey-level threshold, as float32).
@@ -146,7 +133,7 @@ def flat_cells(img, thr4):
 
 @compiled
 def pixel_codes(img, bits, thr4, code):
-    """Φ's histogram codes (:mod:`unigs.codec.dichotomy`, "Speed") of (H, W, 3) uint8 into ``code``
+    """Φ's histogram codes (:mod:`unigs.codec.histogram`, "Speed") of (H, W, 3) uint8 into ``code``
     (H, W) (uint16, or uint32 past 16 bits): (bin << 1) | flat, the bin the channels quantised to
     ``bits`` bits (r → g → b), flat from :func:`flat_cells`. Returns the [not flat, flat] pixel count of
     every bin, (2^(3·bits), 2) int64."""
@@ -305,10 +292,10 @@ def components(labels):
 
 @compiled
 def midpoint(pix, img, steps):
-    """Fig. 3 blends with black (:func:`unigs.codec.regions._midpoint`), in place on pix (H, W) int64
-    (0: background, ≥ 1 entities; some background pixel required): a pixel of entity e whose colour
-    projects on the segment black → c_e below its middle goes to the background; c_e is the mean of e's
-    pixels at or above that middle, from e's plain mean in ``steps`` fixed-point steps."""
+    """Fig. 3 blends with black (:func:`unigs.codec.cleanup.midpoint_to_background`), in place on pix
+    (H, W) int64 (0: background, ≥ 1 entities; some background pixel required): a pixel of entity e
+    whose colour projects on the segment black → c_e below its middle goes to the background; c_e is the
+    mean of e's pixels at or above that middle, from e's plain mean in ``steps`` fixed-point steps."""
     h, w = pix.shape
     n = pix.max() + 1
     black = np.zeros(3)

@@ -7,9 +7,13 @@ import numpy as np
 import pytest
 from skimage.measure import label as sk_label
 
-from unigs.codec import kernels, leaves, merge
-from unigs.codec.dichotomy import FAR_FACTOR, LAB_SCALE, RGB_SCALE, _features_np, warm_up
-from unigs.codec.regions import upsample_ids
+from unigs.codec._loops import groups, pixels, rows
+from unigs.codec.color import LAB_SCALE, RGB_SCALE, feature_rows, features_np
+from unigs.codec.config import DichotomyConfig
+from unigs.codec.dichotomy import warm_up
+from unigs.codec.workscale import upsample_ids
+
+FAR_FACTOR = DichotomyConfig().far_factor
 
 
 def blobs(shape, n, seed):
@@ -28,7 +32,7 @@ def blobs(shape, n, seed):
                                             ((64, 64), 7, 3)])
 def test_components_match_scikit_image_and_count_shared_edges(shape, n, seed):
     lab = blobs(shape, n, seed)
-    comp, m, pa, pb, count = kernels.components(lab)
+    comp, m, pa, pb, count = pixels.components(lab)
     expected = sk_label(lab, background=-1, connectivity=1) - 1
     np.testing.assert_array_equal(comp, expected)  # same regions, same numbering (raster order)
     assert m == expected.max() + 1
@@ -44,7 +48,7 @@ def test_components_match_scikit_image_and_count_shared_edges(shape, n, seed):
 
 def test_settle_roots_cycles_at_their_smallest_id():
     parent = np.array([3, 0, 1, 1, 5, 4, 6, 6, 2])  # 0→3→1→0 cycle, 2 → it, 4↔5, 6 root, 7 → 6, 8 → 2
-    merge._settle(parent)
+    groups._settle(parent)
     np.testing.assert_array_equal(parent, [0, 0, 0, 0, 4, 4, 6, 6, 0])
 
 
@@ -53,8 +57,8 @@ def test_settle_roots_cycles_at_their_smallest_id():
 def test_compiled_features_equal_pixel_features(use_rgb, use_lab, name):
     col = np.random.default_rng(0).uniform(0, 255, (500, 3))
     col[:4] = [[0, 0, 0], [255, 255, 255], [10, 2, 0], [3, 3, 3]]  # both branches of both curves
-    got = merge._features(col, use_rgb, use_lab, RGB_SCALE, LAB_SCALE)
-    np.testing.assert_allclose(got, _features_np(col, name), rtol=0, atol=1e-9)
+    got = feature_rows(col, use_rgb, use_lab, RGB_SCALE, LAB_SCALE)
+    np.testing.assert_allclose(got, features_np(col, name), rtol=0, atol=1e-9)
 
 
 def test_dichotomy_splits_separated_modes_and_respects_the_leaf_cap():
@@ -62,11 +66,11 @@ def test_dichotomy_splits_separated_modes_and_respects_the_leaf_cap():
     centres = np.array([[0.0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10]])
     x = np.concatenate([c + rng.normal(0, 0.3, (50, 3)) for c in centres])
     w = np.ones(len(x))
-    leaf = leaves.dichotomy(x, w, 1.0, 5.0, 256, FAR_FACTOR)
+    leaf = rows.dichotomy(x, w, 1.0, 5.0, 256, FAR_FACTOR)
     assert len(np.unique(leaf)) == 4  # one leaf per mode, each mode whole
     assert all(len(np.unique(leaf[i * 50:(i + 1) * 50])) == 1 for i in range(4))
-    assert len(np.unique(leaves.dichotomy(x, w, 1.0, 5.0, 2, FAR_FACTOR))) == 2
-    one = leaves.dichotomy(x[:50], w[:50], 1.0, 5.0, 256, FAR_FACTOR)  # msd ≈ 0.27 < δ: no split
+    assert len(np.unique(rows.dichotomy(x, w, 1.0, 5.0, 2, FAR_FACTOR))) == 2
+    one = rows.dichotomy(x[:50], w[:50], 1.0, 5.0, 256, FAR_FACTOR)  # msd ≈ 0.27 < δ: no split
     assert (one == 0).all()
 
 
@@ -74,7 +78,7 @@ def test_merge_back_joins_a_mode_cut_in_two_and_keeps_distinct_modes():
     x = np.array([[0.0, 0], [0.5, 0], [1.0, 0], [20, 0]])
     w = np.ones(4)
     leaf = np.array([0, 0, 1, 2])  # a cut through the first mode
-    np.testing.assert_array_equal(leaves.merge_back(leaf, x, w, 1.0, 1.0, FAR_FACTOR), [0, 0, 0, 1])
+    np.testing.assert_array_equal(rows.merge_back(leaf, x, w, 1.0, 1.0, FAR_FACTOR), [0, 0, 0, 1])
 
 
 def test_blend_residual_matches_brute_force():
@@ -82,7 +86,7 @@ def test_blend_residual_matches_brute_force():
     anchors = rng.uniform(0, 32, (7, 3))
     x = rng.uniform(0, 32, (300, 3))
     x[:3] = 0.3 * anchors[1] + 0.7 * anchors[2]  # exact blends of two near anchors
-    got = leaves.blend_residual(x, anchors, True)
+    got = rows.blend_residual(x, anchors, True)
 
     def seg(p, a, b):
         t = np.clip((p - a) @ (b - a) / max((b - a) @ (b - a), 1e-12), 0, 1)
@@ -94,7 +98,7 @@ def test_blend_residual_matches_brute_force():
                    + [seg(p, anchors[0], anchors[a]) for a in near])
         assert got[i] == pytest.approx(want, abs=1e-9)
     assert np.allclose(got[:3], 0, atol=1e-9)
-    assert np.isinf(leaves.blend_residual(x, anchors[:0], False)).all()
+    assert np.isinf(rows.blend_residual(x, anchors[:0], False)).all()
 
 
 def test_midpoint_cuts_a_ramp_against_black_at_its_middle():
@@ -103,7 +107,7 @@ def test_midpoint_cuts_a_ramp_against_black_at_its_middle():
     img[0, 2], img[0, 3] = 60, 140  # … with a blurred edge: 60 lies below the middle (100), 140 above
     pix = np.zeros((1, 12), np.int64)
     pix[0, 2:] = 1
-    out = kernels.midpoint(pix.copy(), img, 3)
+    out = pixels.midpoint(pix.copy(), img, 3)
     np.testing.assert_array_equal(out[0], [0, 0, 0] + [1] * 9)
 
 
@@ -113,19 +117,19 @@ def test_fill_holes_fills_specks_and_keeps_large_background():
     pix[2, 2] = 0  # a 1-px speck inside entity 1
     pix[5:7, 7:9] = 0  # a 4-px speck sharing 2 edges with 1 and 6 with 2 (not under min_area 4)
     pix[9, :3] = 0  # a 3-px background strip at the border
-    out = kernels.fill_holes(pix.copy(), 4)
+    out = pixels.fill_holes(pix.copy(), 4)
     assert out[2, 2] == 1 and (out[9, :3] == 1).all()  # both under 4 px: filled by their neighbour
     assert (out[5:7, 7:9] == 0).all()  # 4 px is not a speck
-    out = kernels.fill_holes(pix.copy(), 5)
+    out = pixels.fill_holes(pix.copy(), 5)
     assert (out[5:7, 7:9] == 2).all()  # the entity with the longer shared boundary wins
 
 
 def test_few_bins():
     flat = np.zeros((64, 64, 3), np.uint8)
     flat[:, 32:] = (200, 10, 90)
-    assert kernels.few_bins(flat, 4, 5, 2) and not kernels.few_bins(flat, 4, 5, 1)
+    assert pixels.few_bins(flat, 4, 5, 2) and not pixels.few_bins(flat, 4, 5, 1)
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    assert not kernels.few_bins(noise, 4, 5, 100)
+    assert not pixels.few_bins(noise, 4, 5, 100)
 
 
 @pytest.mark.parametrize("shape, f", [((64, 48), 4), ((67, 50), 4), ((30, 31), 3)])
@@ -135,7 +139,7 @@ def test_upsample_matches_a_per_pixel_reading_of_the_rule(shape, f):
     rng = np.random.default_rng(f)
     H, W = shape
     img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    small = kernels.box_down(img, f)
+    small = pixels.box_down(img, f)
     h, w = small.shape[:2]
     ids = blobs((h, w), 4, f) - 1  # ids −1..2
     colors = np.array([[10, 20, 30], [200, 0, 0], [0, 200, 0]], np.uint8)
@@ -164,5 +168,5 @@ def test_upsample_matches_a_per_pixel_reading_of_the_rule(shape, f):
 
 def test_warm_up_compiles_every_path_it_names():
     warm_up()  # degraded, painted and small maps, regions on and off: must run without error
-    for kernel in (kernels.pixel_codes, kernels.refine_blocks, kernels.masks_of, merge.merge_regions):
+    for kernel in (pixels.pixel_codes, pixels.refine_blocks, pixels.masks_of, groups.merge_rounds):
         assert kernel.signatures, kernel  # compiled (or loaded from the cache) by now
