@@ -148,8 +148,10 @@ class App:
                     task = gr.Radio(TASK_CHOICES, value="inpainting", label="Task", elem_id="task")
                     hint = gr.Markdown(HELP["inpainting"])
                     with gr.Row():
-                        upload = gr.File(label="Load a photo (or a colormap PNG)", type="filepath",
-                                         elem_id="upload", height=120)
+                        # a button, not a gr.File: a File box that holds a file hides its input, so a
+                        # second picture (e.g. after an unreadable one) could not be loaded
+                        upload = gr.UploadButton("Load a photo (or a colormap PNG)", type="filepath",
+                                                 elem_id="upload")  # any file: editor.load_picture judges
                         with gr.Column():
                             scene = gr.Dropdown([str(s) for s in SCENE_SEEDS], value=None,
                                                 label="…or a held-out scene", elem_id="scene")
@@ -162,8 +164,9 @@ class App:
                     names = gr.Textbox(label="Names: one line per layer, comma-separated", lines=2,
                                        placeholder="ball\nsky, grass", elem_id="names")
                     with gr.Accordion("Sampler", open=False):
-                        steps = gr.Slider(1, 200, value=25, step=1, label="Steps", elem_id="steps")
-                        guidance = gr.Slider(0, 15, value=7.5, step=0.5, label="Guidance (≤ 1: off)")
+                        n_steps, scale = interactive.task_defaults("inpainting")
+                        steps = gr.Slider(1, 200, value=n_steps, step=1, label="Steps", elem_id="steps")
+                        guidance = gr.Slider(0, 15, value=scale, step=0.5, label="Guidance (≤ 1: off)")
                         seed = gr.Number(0, precision=0, label="Seed")
                         sampler = gr.Radio(["ddim", "dpm++"], value="ddim", label="Sampler")
                     with gr.Accordion(f"Palette Ψ: the colour of each {self.grid}×{self.grid} grid cell",
@@ -184,7 +187,8 @@ class App:
                     files = gr.File(label="Download: COCO results JSON, mask PNGs, overlay",
                                     file_count="multiple", interactive=False, elem_id="downloads")
 
-            task.change(lambda t: (HELP[t], interactive.TASK_GUIDANCE[t]), task, [hint, guidance],
+            # each task starts from its pipeline's default sampling (what `unigs <task>` runs)
+            task.change(lambda t: (HELP[t], *interactive.task_defaults(t)), task, [hint, steps, guidance],
                         api_name="task_hint")
             upload.upload(self.load_upload, upload, [canvas, status], api_name="load_upload")
             scene.change(self.load_scene, scene, [canvas, status], api_name="load_scene")
