@@ -130,12 +130,13 @@ class App:
         return (shown, _display(result.colormap), (shown, list(zip(big, result.labels, strict=True))),
                 [str(files[k]) for k in ("results.json", "masks.zip", "overlay.png")], status)
 
-    def cancel(self, request: gr.Request) -> str:
+    def cancel(self, request: gr.Request) -> None:
+        """Ask this session's run to stop after its current step; the run itself then says "Cancelled
+        after k of N steps." in the status line. Cancel writes no status of its own: its answer could
+        reach the page after the run's, and then "Cancelling…" would stay there for good."""
         flag = self.cancel_flags.get(getattr(request, "session_hash", None) or "-")
-        if flag is None:
-            return "Nothing to cancel."
-        flag.set()
-        return "Cancelling after the current step…"
+        if flag is not None:
+            flag.set()
 
     # -- layout -----------------------------------------------------------------------------------------
 
@@ -196,7 +197,7 @@ class App:
             run.click(self.run, [task, canvas, names, steps, guidance, seed, sampler],
                       [out_image, out_colormap, out_masks, files, status], api_name="run",
                       concurrency_limit=1)
-            stop.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, queue=False)
+            stop.click(self.cancel, None, None, api_name="cancel", concurrency_limit=None, queue=False)
         return blocks
 
 
