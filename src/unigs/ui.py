@@ -188,7 +188,7 @@ class App:
                     files = gr.File(label="Download: COCO results JSON, mask PNGs, overlay",
                                     file_count="multiple", interactive=False, elem_id="downloads")
 
-            # each task starts from its pipeline's default sampling (what `unigs <task>` runs)
+            # each task starts from its pipeline's default sampling (what the CLI runs without flags)
             task.change(lambda t: (HELP[t], *interactive.task_defaults(t)), task, [hint, steps, guidance],
                         api_name="task_hint")
             upload.upload(self.load_upload, upload, [canvas, status], api_name="load_upload")
