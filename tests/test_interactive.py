@@ -54,6 +54,18 @@ def test_prepare_inputs_from_editor_value():
     assert interactive.prepare_inputs("entity", value, "", 32, 8)[1] == []
     with pytest.raises(ValueError, match="no picture yet"):
         interactive.prepare_inputs("inpainting", {"background": None, "layers": []}, "", 32, 8)
+    # a picture without any layer (the editor's value before the first stroke): no regions, no crash
+    no_layers = {"background": value["background"], "layers": []}
+    assert interactive.prepare_inputs("inpainting", no_layers, "dog", 32, 8)[1] == []
+
+
+def test_task_defaults_are_the_pipelines():
+    from unigs.pipelines import inpainting, synthesis
+
+    for task, module in (("inpainting", inpainting), ("synthesis", synthesis)):
+        assert interactive.task_defaults(task) == (module.NUM_INFERENCE_STEPS, module.GUIDANCE_SCALE)
+    with pytest.raises(ValueError, match="painting"):
+        interactive.task_defaults("painting")
 
 
 def test_check_request_messages():

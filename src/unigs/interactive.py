@@ -32,8 +32,6 @@ from unigs.pipelines import pipeline_for_task
 from unigs.pipelines.core import make_scheduler
 from unigs.visualize import distinct_colors, overlay
 
-# Per-task defaults shown by the app (guidance: the pipelines' own defaults).
-TASK_GUIDANCE: dict[str, float] = {"inpainting": 7.5, "synthesis": 7.5, "referring": 7.5, "entity": 1.0}
 NEEDS_REGIONS = ("inpainting", "referring")
 NEEDS_NAMES = ("inpainting", "synthesis", "referring")
 MAX_STEPS = 1000
@@ -126,6 +124,17 @@ def _pipeline(components: Any, task: str, sampler: str, reporter: StepReporter |
     return pipe
 
 
+def task_defaults(task: str) -> tuple[int, float]:
+    """`(steps, guidance)` that `task`'s pipeline samples with when not told otherwise (its
+    NUM_INFERENCE_STEPS and GUIDANCE_SCALE, read from its signature so the app shows what the CLI runs)."""
+    import inspect
+
+    from unigs.pipelines import PIPELINES
+
+    params = inspect.signature(PIPELINES[check_task(task)].__call__).parameters
+    return int(params["num_inference_steps"].default), float(params["guidance_scale"].default)
+
+
 def size_multiple(components: Any) -> int:
     """Image sides the model accepts are multiples of this (`UniGSPipeline.size_multiple`)."""
     return _pipeline(components, "entity", "ddim", None).size_multiple
@@ -153,7 +162,7 @@ def prepare_inputs(task: str, value: dict | None, names_text: str | None, side: 
     editor.check_pixels(*picture.shape[:2])
     lines = editor.parse_names(names_text)
     masks = editor.layer_masks((value or {}).get("layers"), picture.shape[:2])
-    painted = masks.reshape(len(masks), -1).any(axis=1)
+    painted = masks.any(axis=(1, 2))  # (N,); N = 0 when the editor holds no layer yet
     size = editor.working_size(*picture.shape[:2], side, multiple)
     picture = editor.resize_picture(picture, size, exact=task == "synthesis")  # colormaps keep colours
     regions = []

@@ -129,12 +129,13 @@ class App:
         return (shown, _display(result.colormap), (shown, list(zip(big, result.labels, strict=True))),
                 [str(files[k]) for k in ("results.json", "masks.zip", "overlay.png")], status)
 
-    def cancel(self, request: gr.Request) -> str:
+    def cancel(self, request: gr.Request) -> None:
+        """Ask this session's run to stop after its current step; the run itself then says "Cancelled
+        after k of N steps." in the status line. Cancel writes no status of its own: its answer could
+        reach the page after the run's, and then "Cancelling…" would stay there for good."""
         flag = self.cancel_flags.get(getattr(request, "session_hash", None) or "-")
-        if flag is None:
-            return "Nothing to cancel."
-        flag.set()
-        return "Cancelling after the current step…"
+        if flag is not None:
+            flag.set()
 
     # -- layout -----------------------------------------------------------------------------------------
 
@@ -147,8 +148,10 @@ class App:
                     task = gr.Radio(TASK_CHOICES, value="inpainting", label="Task", elem_id="task")
                     hint = gr.Markdown(HELP["inpainting"])
                     with gr.Row():
-                        upload = gr.File(label="Load a photo (or a colormap PNG)", type="filepath",
-                                         elem_id="upload", height=120)
+                        # a button, not a gr.File: a File box that holds a file hides its input, so a
+                        # second picture (e.g. after an unreadable one) could not be loaded
+                        upload = gr.UploadButton("Load a photo (or a colormap PNG)", type="filepath",
+                                                 elem_id="upload")  # any file: editor.load_picture judges
                         with gr.Column():
                             scene = gr.Dropdown([str(s) for s in SCENE_SEEDS], value=None,
                                                 label="…or a held-out scene", elem_id="scene")
@@ -161,8 +164,9 @@ class App:
                     names = gr.Textbox(label="Names: one line per layer, comma-separated", lines=2,
                                        placeholder="ball\nsky, grass", elem_id="names")
                     with gr.Accordion("Sampler", open=False):
-                        steps = gr.Slider(1, 200, value=25, step=1, label="Steps", elem_id="steps")
-                        guidance = gr.Slider(0, 15, value=7.5, step=0.5, label="Guidance (≤ 1: off)")
+                        n_steps, scale = interactive.task_defaults("inpainting")
+                        steps = gr.Slider(1, 200, value=n_steps, step=1, label="Steps", elem_id="steps")
+                        guidance = gr.Slider(0, 15, value=scale, step=0.5, label="Guidance (≤ 1: off)")
                         seed = gr.Number(0, precision=0, label="Seed")
                         sampler = gr.Radio(["ddim", "dpm++"], value="ddim", label="Sampler")
                     with gr.Accordion(f"Palette Ψ: the colour of each {self.grid}×{self.grid} grid cell",
@@ -183,7 +187,8 @@ class App:
                     files = gr.File(label="Download: COCO results JSON, mask PNGs, overlay",
                                     file_count="multiple", interactive=False, elem_id="downloads")
 
-            task.change(lambda t: (HELP[t], interactive.TASK_GUIDANCE[t]), task, [hint, guidance],
+            # each task starts from its pipeline's default sampling (what the CLI runs without flags)
+            task.change(lambda t: (HELP[t], *interactive.task_defaults(t)), task, [hint, steps, guidance],
                         api_name="task_hint")
             upload.upload(self.load_upload, upload, [canvas, status], api_name="load_upload")
             scene.change(self.load_scene, scene, [canvas, status], api_name="load_scene")
@@ -191,7 +196,7 @@ class App:
             run.click(self.run, [task, canvas, names, steps, guidance, seed, sampler],
                       [out_image, out_colormap, out_masks, files, status], api_name="run",
                       concurrency_limit=1)
-            stop.click(self.cancel, None, status, api_name="cancel", concurrency_limit=None, queue=False)
+            stop.click(self.cancel, None, None, api_name="cancel", concurrency_limit=None, queue=False)
         return blocks
 
 
