@@ -94,7 +94,7 @@ def test_id_probabilities_sum_to_one_and_the_loss_trains():
     first = None
     for _ in range(8):
         loss, parts = mask_ae_loss(model(bits), bits, ids)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
