@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -52,9 +51,7 @@ def scenes(limit: int, size: int) -> list[np.ndarray]:
 def coco_val(limit: int, size: int) -> list[np.ndarray]:
     from unigs.data.source import EntitySource
 
-    config = SimpleNamespace(data=str(COCO / "annotations" / "instances_val2017.json"),
-                             images_dir=str(COCO / "val2017"), num_scenes=limit, image_size=size)
-    source = EntitySource(config)
+    source = EntitySource(str(COCO / "annotations" / "instances_val2017.json"), size, str(COCO / "val2017"))
     out = [visible(source.get(i)[1]) for i in range(min(limit, len(source)))]
     return [m for m in out if len(m)]
 

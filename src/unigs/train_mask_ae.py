@@ -124,7 +124,7 @@ def train_mask_ae(config: MaskAETrainConfig, output_dir: str | Path,
     ckpt.prepare_run_folder(output_dir, resume=False, overwrite=overwrite)
     ckpt.atomic_write(output_dir / "config.json",
                       lambda p: p.write_text(json.dumps(asdict(config), indent=2) + "\n"))
-    source = EntitySource(config)  # type: ignore[arg-type] — same data keys as TrainConfig
+    source = EntitySource(config.data, config.image_size, config.images_dir, config.num_scenes)
     torch.manual_seed(config.seed)
     model = MaskAE(MaskAEConfig(**config.model))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)

@@ -105,7 +105,7 @@ def test_mask_batch_uses_random_distinct_ids():
     config = MaskAETrainConfig(image_size=16, num_scenes=4, batch_size=3, model={"channels": [8, 8]})
     from unigs.data.source import EntitySource
 
-    bits, ids = mask_batch(config, EntitySource(config), np.random.default_rng(0))
+    bits, ids = mask_batch(config, EntitySource("scenes", 16, num_scenes=4), np.random.default_rng(0))
     assert bits.shape == (3, 7, 16, 16) and ids.shape == (3, 16, 16)
     assert np.array_equal(bitmask.bits_to_ids(bits), ids)
     assert ids.max() > 10  # random codes, not 1..N
