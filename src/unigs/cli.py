@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "complete-masks": ("complete_masks", "complete a partial entity segmentation (LDMSeg mask inpainting)"),
     "train": ("train", "train a UniGS UNet (single task or the multi-task mix)"),
     "train-vae": ("train", "train a small VAE for the from-scratch path"),
+    "train-mask-ae": ("train_mask_ae", "train the mask autoencoder of the bit-mask codec (LDMSeg)"),
     "eval": ("evaluate", "evaluate a model on held-out data; print a table and write JSON"),
     "ui": ("ui", "interactive app in the browser: brush regions, pick a task, see image, colormap, masks"),
 }
