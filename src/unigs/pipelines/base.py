@@ -78,7 +78,8 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         if "known_half" in vars(cls):
             raise TypeError(f"{cls.__name__} sets known_half, which follows from task={cls.task!r} through "
                             "Table 2 (unigs.conditions.COPIES_CONTROL); hold other latents in a prepare hook")
-        cls.known_half = copied_half(cls.task) if cls.task else None
+        # an unknown task is refused when the pipeline is built (__init__'s check_task), not at class time
+        cls.known_half = copied_half(cls.task) if cls.task in TASK_IDS else None
 
     def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any,
                  meta: dict | None = None, colormap_vae: Any = None):
