@@ -35,9 +35,9 @@ from tqdm.auto import tqdm
 
 from unigs.checkpoint import atomic_write
 from unigs.conditions import COPIES_CONTROL
+from unigs.models.layout import mask_to_latent
 from unigs.models.text import encode_prompt
 from unigs.models.vae import encode_images
-from unigs.pipelines.core import mask_to_latent
 
 ENCODE_CHUNK = 16  # images per VAE call
 BALANCE_AREA = 0.25  # entities larger than this image fraction keep weight 1 (stuff bands: 0.2–0.6)

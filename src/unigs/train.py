@@ -49,6 +49,7 @@ from unigs.batches import ExamplePool, PromptCache, encode_examples
 from unigs.conditions import TASKS
 from unigs.config import config_from_dict, parse_overrides, read_config_file
 from unigs.data.loader import DatasetMixture, StepBatches, pool_examples, step_loader
+from unigs.models.layout import LATENT_CHANNELS, split_halves, unet_input
 from unigs.optim import (
     apply_speed_switches,
     build_lr_scheduler,
@@ -57,7 +58,6 @@ from unigs.optim import (
     min_snr_weights,
     set_step_lr,
 )
-from unigs.pipelines.core import unet_input
 from unigs.train_config import TrainConfig, config_defaults
 from unigs.train_parts import build_components, resume_checkpoint, write_checkpoint
 from unigs.validation import validation_examples, validation_sheet
@@ -113,7 +113,7 @@ def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torc
     t = draw_timesteps(noise_scheduler.config.num_train_timesteps, z0.shape[0], timestep_power, generator)
     t = t.to(z0.device)
     zt = noise_scheduler.add_noise(z0, noise, t)  # Eq. 1, one t shared by both halves of an example
-    x = unet_input(zt[:, :4], zt[:, 4:], batch["mask"], batch["z_control"])
+    x = unet_input(*split_halves(zt), batch["mask"], batch["z_control"])
     pred = unet(x, t, encoder_hidden_states=batch["text"], class_labels=batch["task_ids"]).sample.float()
     if noise_scheduler.config.prediction_type == "v_prediction":  # v = √ᾱ ε − √(1−ᾱ) z_0
         target = noise_scheduler.get_velocity(z0, noise, t)
@@ -125,11 +125,11 @@ def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torc
         err = err * min_snr_weights(noise_scheduler.alphas_cumprod, t, snr_gamma, kind).view(-1, 1, 1, 1)
     weights = batch.get("weights")
     if weights is None:
-        loss_image, loss_colormap = err[:, :4].mean(), err[:, 4:].mean()
+        loss_image, loss_colormap = (half.mean() for half in split_halves(err))
         return (loss_image + loss_colormap) / 2, loss_image.detach(), loss_colormap.detach()
-    w = weights.repeat_interleave(4, dim=1)  # (B, 2, h, w) → one map per channel of each half
-    halves = [(err[:, k:k + 4] * w[:, k:k + 4]).sum() for k in (0, 4)]
-    mass = [w[:, k:k + 4].sum().clamp_min(1e-8) for k in (0, 4)]
+    w = weights.repeat_interleave(LATENT_CHANNELS, dim=1)  # (B, 2, h, w) → one map per channel of each half
+    halves = [(e * wk).sum() for e, wk in zip(split_halves(err), split_halves(w), strict=True)]
+    mass = [wk.sum().clamp_min(1e-8) for wk in split_halves(w)]
     loss = (halves[0] + halves[1]) / (mass[0] + mass[1])
     return loss, (halves[0] / mass[0]).detach(), (halves[1] / mass[1]).detach()
 

@@ -8,6 +8,7 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
 
+from unigs.models.layout import HALVES
 from unigs.models.loading import SD15_SCHEDULER_CONFIG
 from unigs.pipelines import core
 
@@ -36,21 +37,6 @@ def _inputs(batch=2, seed=0):
     cond = torch.full((batch, 77, 16), 1.0)
     uncond = torch.full((batch, 77, 16), -1.0)
     return control, mask, cond, uncond
-
-
-def test_unet_input_is_eq8_channel_order():
-    zi, zs, m, zc = (torch.full((1, c, 2, 2), float(v)) for c, v in [(4, 1), (4, 2), (1, 3), (4, 4)])
-    x = core.unet_input(zi, zs, m, zc)
-    assert x.shape == (1, 13, 2, 2)
-    assert x[0, :, 0, 0].tolist() == [1.0] * 4 + [2.0] * 4 + [3.0] + [4.0] * 4
-
-
-def test_mask_to_latent_nearest():
-    mask = torch.zeros(1, 32, 32, dtype=torch.bool)
-    mask[:, :16, :] = True
-    lat = core.mask_to_latent(mask, (8, 8))
-    assert lat.shape == (1, 1, 8, 8) and lat.dtype == torch.float32
-    assert lat[0, 0, :4].eq(1).all() and lat[0, 0, 4:].eq(0).all()
 
 
 def test_conditions_reach_the_unet_in_both_cfg_branches():
@@ -98,7 +84,7 @@ def test_known_half_is_the_noised_control_and_ends_exact(scheduler_cls, known):
     noise = torch.randn(2, 8, 8, 8, generator=torch.Generator().manual_seed(1))
     z0 = core.denoise(unet, scheduler, control=control, mask_latent=mask, prompt_embeds=cond, task_id=0,
                       num_inference_steps=4, generator=g, known_half=known)
-    half = core.HALVES[known]
+    half = HALVES[known]
     assert torch.equal(z0[:, half], control)  # after the last step: exactly the control
     # at the first step the UNet saw the control noised to t_0 with the same noise draw (then input-scaled)
     fresh = scheduler_cls.from_config(SD15_SCHEDULER_CONFIG)

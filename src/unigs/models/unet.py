@@ -7,7 +7,8 @@ UniGS keeps the SD-1.5-inpainting UNet and only widens its first and last convol
 
 SD-1.5-inpainting's own input order is ``[noisy latent (4), mask (1), masked-image latent (4)]``; its
 pretrained weights go to the matching UniGS channels and the new colormap channels start at zero (§4.1),
-so a widened model fed a zero colormap latent reproduces SD-inpainting exactly on its image half.
+so a widened model fed a zero colormap latent reproduces SD-inpainting exactly on its image half. The
+channel layout itself (counts, slices, ``unet_input``) lives in :mod:`unigs.models.layout`.
 The multi-task model adds a learned task embedding (4 tasks, ids from ``unigs.conditions.TASK_IDS``)
 to the time embedding: diffusers' ``num_class_embeds``; the task id goes in as ``class_labels``.
 
@@ -25,20 +26,14 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-# Channel layout of the UniGS UNet (Eq. 8 / Eq. 11).
-LATENT_CHANNELS = 4
-UNIGS_IN_CHANNELS = 13
-UNIGS_OUT_CHANNELS = 8
+from unigs.models.layout import CONTROL_SLICE, HALVES, IN_CHANNELS, MASK_SLICE, OUT_CHANNELS
+
 SD_INPAINT_IN_CHANNELS = 9
 SD_INPAINT_OUT_CHANNELS = 4
-# UniGS input slices: z_t^i 0:4, z_t^s 4:8, m_c 8:9, z^c 9:13.
-IMAGE_SLICE = slice(0, 4)
-COLORMAP_SLICE = slice(4, 8)
-MASK_SLICE = slice(8, 9)
-CONTROL_SLICE = slice(9, 13)
-# Where each SD-inpainting input channel goes in the UniGS input: noisy 0:4 -> 0:4, mask 4 -> 8,
-# masked-image latent 5:9 -> 9:13.
-SD_TO_UNIGS_IN = [0, 1, 2, 3, 8, 9, 10, 11, 12]
+# Where each SD-inpainting input channel [noisy latent 0:4, mask 4, masked-image latent 5:9] goes in the
+# UniGS input (Eq. 8, `unigs.models.layout`): noisy -> z_t^i 0:4, mask -> m_c 8, masked latent -> z^c 9:13.
+SD_TO_UNIGS_IN = [*range(IN_CHANNELS)[HALVES["image"]], *range(IN_CHANNELS)[MASK_SLICE],
+                  *range(IN_CHANNELS)[CONTROL_SLICE]]
 
 # The UNet config of runwayml/stable-diffusion-inpainting (unet/config.json), written out so that the real
 # architecture can be built with no download. Parameter count: 859,535,364.
@@ -72,8 +67,8 @@ SD15_INPAINT_UNET_CONFIG: dict[str, Any] = {
 # self-attention run at 16×16 and 8×8. cross_attention_dim 384 = MiniLM hidden size.
 _SMALL_UNET_CONFIG: dict[str, Any] = {
     "sample_size": 32,
-    "in_channels": UNIGS_IN_CHANNELS,
-    "out_channels": UNIGS_OUT_CHANNELS,
+    "in_channels": IN_CHANNELS,
+    "out_channels": OUT_CHANNELS,
     "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
     "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
     "block_out_channels": [64, 128, 128],
@@ -113,7 +108,7 @@ def build_unet(config: dict[str, Any], num_tasks: int | None = None) -> UNet2DCo
     """
     config = {k: v for k, v in config.items() if not k.startswith("_")}
     _check_keys(config)
-    config.update(in_channels=UNIGS_IN_CHANNELS, out_channels=UNIGS_OUT_CHANNELS)
+    config.update(in_channels=IN_CHANNELS, out_channels=OUT_CHANNELS)
     if num_tasks is not None:
         _check_num_tasks(num_tasks)
         config["num_class_embeds"] = num_tasks
@@ -151,19 +146,19 @@ def widen_unet(sd_inpaint_unet: UNet2DConditionModel, num_tasks: int | None = No
             raise ValueError("widen_unet: this UNet already has a class embedding; pass num_tasks=None")
 
     old_in, old_out = sd_inpaint_unet.conv_in, sd_inpaint_unet.conv_out
-    new_in = _like_conv(old_in, in_channels=UNIGS_IN_CHANNELS, out_channels=old_in.out_channels)
+    new_in = _like_conv(old_in, in_channels=IN_CHANNELS, out_channels=old_in.out_channels)
     new_in.weight.zero_()
     new_in.weight[:, SD_TO_UNIGS_IN] = old_in.weight
     new_in.bias.copy_(old_in.bias)
 
-    new_out = _like_conv(old_out, in_channels=old_out.in_channels, out_channels=UNIGS_OUT_CHANNELS)
+    new_out = _like_conv(old_out, in_channels=old_out.in_channels, out_channels=OUT_CHANNELS)
     new_out.weight.zero_()
     new_out.bias.zero_()
-    new_out.weight[IMAGE_SLICE] = old_out.weight
-    new_out.bias[IMAGE_SLICE] = old_out.bias
+    new_out.weight[HALVES["image"]] = old_out.weight
+    new_out.bias[HALVES["image"]] = old_out.bias
 
     sd_inpaint_unet.conv_in, sd_inpaint_unet.conv_out = new_in, new_out
-    updates: dict[str, Any] = {"in_channels": UNIGS_IN_CHANNELS, "out_channels": UNIGS_OUT_CHANNELS}
+    updates: dict[str, Any] = {"in_channels": IN_CHANNELS, "out_channels": OUT_CHANNELS}
     if num_tasks is not None:
         time_embed_dim = sd_inpaint_unet.time_embedding.linear_2.out_features
         emb = nn.Embedding(num_tasks, time_embed_dim).to(old_in.weight)
@@ -196,7 +191,7 @@ def colormap_head_is_untrained(unet: UNet2DConditionModel) -> bool:
     it: such a UNet (SD-inpainting widened, never fine-tuned) predicts ε = 0 for the colormap latent, so its
     colormaps — and every mask decoded from them — carry no information about the input."""
     conv = unet.conv_out
-    if conv.out_channels != UNIGS_OUT_CHANNELS:
+    if conv.out_channels != OUT_CHANNELS:
         return False
-    bias_zero = conv.bias is None or not bool(conv.bias[COLORMAP_SLICE].any())
-    return bias_zero and not bool(conv.weight[COLORMAP_SLICE].any())
+    bias_zero = conv.bias is None or not bool(conv.bias[HALVES["colormap"]].any())
+    return bias_zero and not bool(conv.weight[HALVES["colormap"]].any())

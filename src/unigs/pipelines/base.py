@@ -2,9 +2,10 @@
 encoding, the working frame (`unigs.pipelines.frame`), the call into the one denoising core
 (`core.denoise`), Φ-decoding of colormaps, output formatting.
 
-A task subclass converts its own inputs (image, coarse mask, colormap, names) and calls :meth:`run_task`;
-class attributes say which half Table 2 marks ✗ (`known_half`), whether Φ keeps the background and
-whether outputs are clipped to the coarse region.
+A task subclass converts its own inputs (image, coarse mask, colormap, names) and calls :meth:`run_task`
+(the shared flow, `unigs.pipelines.task`); its `task` fixes which half Table 2 marks ✗ (`known_half`,
+derived, never written per pipeline), and class attributes say whether Φ keeps the background and whether
+outputs are clipped to the coarse region.
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
 from unigs.checks import check_number
-from unigs.conditions import TASK_IDS, check_task, control_source, full_mask, prompt_for
+from unigs.conditions import TASK_IDS, check_task, control_source, prompt_for
 from unigs.io import check_image_size
+from unigs.models.layout import copied_half, mask_to_latent
 from unigs.pipelines import core, frame, saving
 from unigs.pipelines.inputs import check_output_type, format_images
+from unigs.pipelines.task import UNTRAINED_COLORMAP_WARNING, TaskRunner
 
-UNTRAINED_COLORMAP_WARNING = (
-    "this model's colormap output channels are all zero (an SD-inpainting UNet widened to 13/8 and never "
-    "fine-tuned): its colormaps and the masks decoded from them say nothing about the input; fine-tune it "
-    "with `unigs train` first")
-
+__all__ = ["UNTRAINED_COLORMAP_WARNING", "UniGSPipeline", "UniGSPipelineOutput"]
 
 @dataclass
 class UniGSPipelineOutput(BaseOutput):
@@ -51,7 +50,7 @@ class UniGSPipelineOutput(BaseOutput):
     scores: list[np.ndarray] | None = None
 
 
-class UniGSPipeline(DiffusionPipeline):
+class UniGSPipeline(TaskRunner, DiffusionPipeline):
     """Base of the four UniGS pipelines.
 
     Build one with `Pipeline.from_pretrained(path)` (a UniGS folder or file, or a local SD-1.5-inpainting
@@ -64,7 +63,8 @@ class UniGSPipeline(DiffusionPipeline):
     """
 
     task: ClassVar[str] = ""
-    # the ✗ half of Table 2 that the core keeps equal to the noised control, or None
+    # the ✗ half of Table 2 that the core keeps equal to the noised control, or None: set from `task` by
+    # __init_subclass__ (`layout.copied_half`), so Table 2's copy column is written once (conditions.py)
     known_half: ClassVar[str | None] = None
     keep_background: ClassVar[bool] = False  # Φ keeps the black cluster as an entity (entity task)
     clip_to_region: ClassVar[bool] = False  # colormap and masks only speak about the coarse region
@@ -72,6 +72,14 @@ class UniGSPipeline(DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->unet->vae->colormap_vae"
     _optional_components: ClassVar[list[str]] = ["colormap_vae"]
     _callback_tensor_inputs: ClassVar[list[str]] = ["latents"]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "known_half" in vars(cls):
+            raise TypeError(f"{cls.__name__} sets known_half, which follows from task={cls.task!r} through "
+                            "Table 2 (unigs.conditions.COPIES_CONTROL); hold other latents in a prepare hook")
+        # an unknown task is refused when the pipeline is built (__init__'s check_task), not at class time
+        cls.known_half = copied_half(cls.task) if cls.task in TASK_IDS else None
 
     def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any,
                  meta: dict | None = None, colormap_vae: Any = None):
@@ -288,7 +296,7 @@ class UniGSPipeline(DiffusionPipeline):
         device = self._execution_device
         self._guidance_scale, self._interrupt = guidance_scale, False
         control = self.encode_pixels(controls)
-        mask_latent = core.mask_to_latent(torch.from_numpy(coarse_masks).to(device), control.shape[-2:])
+        mask_latent = mask_to_latent(torch.from_numpy(coarse_masks).to(device), control.shape[-2:])
         cond, uncond = self.encode_prompts(prompts, guidance_scale, negative_prompt, prompt_embeds,
                                            negative_prompt_embeds)
         tensor_inputs = callback_on_step_end_tensor_inputs or ["latents"]
@@ -307,119 +315,6 @@ class UniGSPipeline(DiffusionPipeline):
             known_half=self.known_half if fix_known_half else None, latents=latents, eta=eta,
             progress_bar=self.progress_bar, callback=on_step, interrupt=lambda: self.interrupt,
             **core_kwargs)
-
-    # -- one task call, from user inputs in their own frame to outputs in that frame -----------------
-
-    def run_task(self, source: np.ndarray, coarse: np.ndarray | None, names: list[list[str]], *,
-                 num_inference_steps: int, guidance_scale: float, num_images_per_prompt: int = 1,
-                 height: int | None = None, width: int | None = None, prompt: Any = None,
-                 fix_known_half: bool = True, paste_back: bool = False, delta: float = 10.0,
-                 output_type: str = "pil", return_dict: bool = True, callback_on_step_end: Any = None,
-                 callback_on_step_end_tensor_inputs: list[str] | None = None,
-                 names_required: bool = True, prepare: Any = None, given_colormaps: np.ndarray | None = None,
-                 **generate_kwargs: Any) -> UniGSPipelineOutput | tuple:
-        """The steps every task shares (numbered as in diffusers' pipelines).
-
-        Args:
-            source: `(B, H, W, 3) uint8` — the image (inpainting, referring, entity) or the colormap
-                (synthesis), at the user's size.
-            coarse: `(B, H, W) bool` m_c, or None for 𝒥 (all ones, also over the padding).
-            names: entity names per image (one empty list per image for the entity task).
-            prepare: optional `(frame, num_images_per_prompt) -> dict` called once the working frame is
-                planned; its dict adds `core.denoise` keywords built in that frame (`known`, `init_latents`,
-                `strength`, `resample_jumps`; see :meth:`work_latents`). The related systems' pipelines
-                (`two_stage`, `guided_inpainting`, `mask_completion`) hold latents this way.
-            given_colormaps: `(B, H, W, 3) uint8` at the input's size: the colormaps to return (and Φ),
-                instead of decoding the model's colormap half (a `prepare` hook holds that half at them);
-                synthesis's pinned colormap is the same case with the source itself.
-            Other arguments: see the task pipelines' `__call__`.
-        """
-        if hasattr(callback_on_step_end, "tensor_inputs"):  # diffusers' PipelineCallback objects
-            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
-        # 1. Check and repeat each input num_images_per_prompt times.
-        self.check_inputs(source, num_inference_steps, guidance_scale, output_type,
-                          names=names if (prompt is None and names_required and
-                                          generate_kwargs.get("prompt_embeds") is None) else None,
-                          height=height, width=width, num_images_per_prompt=num_images_per_prompt,
-                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs)
-        n = num_images_per_prompt
-        # with prompt_embeds the prompts are not encoded: placeholders keep the batch size
-        prompts = [""] * len(names) if generate_kwargs.get("prompt_embeds") is not None else \
-            self.build_prompts(prompt, names)
-        for key in ("prompt_embeds", "negative_prompt_embeds"):
-            if generate_kwargs.get(key) is not None:
-                generate_kwargs[key] = generate_kwargs[key].repeat_interleave(n, dim=0)
-        if generate_kwargs.get("negative_prompt") is not None and \
-                not isinstance(generate_kwargs["negative_prompt"], str):
-            negative = generate_kwargs["negative_prompt"]
-            generate_kwargs["negative_prompt"] = [p for p in negative for _ in range(n)]
-        source = np.repeat(source, n, axis=0)
-        coarse = None if coarse is None else np.repeat(coarse, n, axis=0)
-        names, prompts = [x for x in names for _ in range(n)], [p for p in prompts for _ in range(n)]
-        batch, h, w = source.shape[:3]
-
-        # 2. Working frame: fit inside height × width (default: the model's size), pad to the multiple.
-        fr = self.working_frame(h, w, height, width)
-        kind = "colormap" if self.known_half == "colormap" else "image"
-        work = frame.to_work(source, fr, kind)
-        work_coarse = np.stack([full_mask(*fr.padded)] * batch) if coarse is None else \
-            frame.to_work(coarse, fr, "mask")
-        pinned_colormap = given_colormaps is not None or (fix_known_half and self.known_half == "colormap")
-        reads_model_colormap = not pinned_colormap
-        if prepare is not None:
-            generate_kwargs.update(prepare(fr, n))
-        if reads_model_colormap and self.colormap_untrained:
-            warnings.warn(UNTRAINED_COLORMAP_WARNING, UserWarning, stacklevel=3)
-
-        # 3. Table-2 controls and prompts; 4. denoise (the ✗ half pinned unless fix_known_half=False).
-        controls = self.build_controls(work_coarse, **({"colormaps": work} if kind == "colormap"
-                                                        else {"images": work}))
-        z0 = self.generate(prompts, controls, work_coarse, num_inference_steps=num_inference_steps,
-                           guidance_scale=guidance_scale, fix_known_half=fix_known_half,
-                           callback_on_step_end=callback_on_step_end,
-                           callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
-                           **generate_kwargs)
-
-        # 5. Decode the generated halves (image: the VAE; colormap: the colormap decoder when there is one);
-        # the pinned half's answer is the input itself.
-        want_image = not (fix_known_half and self.known_half == "image")
-        images = frame.to_original(self.decode_latents(z0[:, :4]), fr, "image") if want_image else source
-        region = np.ones((batch, h, w), bool) if coarse is None else coarse
-        if want_image and paste_back:  # the VAE round trip alters pixels outside m_c: keep the original
-            images = np.where(region[..., None], images, source).astype(np.uint8)
-
-        # 6. Φ: in the working frame on the model's colormap, then back to the input's frame.
-        if reads_model_colormap:
-            work_cmaps = self.decode_colormap_latents(z0[:, 4:])
-            if self.clip_to_region:
-                work_cmaps = (work_cmaps * work_coarse[..., None]).astype(np.uint8)
-            work_masks = self.masks_from_colormaps(work_cmaps, work_coarse if self.clip_to_region else None,
-                                                   delta, self.keep_background)
-            colormaps = frame.to_original(work_cmaps, fr, "colormap")
-            masks = [frame.masks_to_original(m, fr) for m in work_masks]
-        else:
-            colormaps = source if given_colormaps is None else np.repeat(given_colormaps, n, axis=0)
-            masks = self.masks_from_colormaps(colormaps, None, delta, self.keep_background)
-        if self.clip_to_region:
-            colormaps = (colormaps * region[..., None]).astype(np.uint8)
-            masks = [m & r[None] for m, r in zip(masks, region, strict=True)]
-        masks = [m[m.any(axis=(1, 2))] for m in masks]
-        out = self.format_output(images, colormaps, masks, output_type)
-        self.maybe_free_model_hooks()
-        return out if return_dict else out.to_tuple()
-
-    def work_latents(self, pixels: np.ndarray, fr: frame.WorkFrame, kind: str,
-                     repeat: int = 1) -> torch.Tensor:
-        """Υ of `pixels` `(B, H, W, 3) uint8` (input's size, each repeated `repeat` times) in the working
-        frame `fr` (`kind` "image" or "colormap", `frame.to_work`) → `(B·repeat, 4, h, w)` scaled latents."""
-        return self.encode_pixels(frame.to_work(np.repeat(pixels, repeat, axis=0), fr, kind))
-
-    def work_known_cells(self, known: np.ndarray, fr: frame.WorkFrame, repeat: int = 1) -> torch.Tensor:
-        """Known pixels `(B, H, W) bool` (input's size) → the latent cells of `fr` known entirely,
-        `(B·repeat, 1, h, w)` float in {0, 1} (`frame.known_to_work`, then `core.known_cells`)."""
-        work = frame.known_to_work(np.repeat(known, repeat, axis=0), fr)
-        size = (fr.padded[0] // self.vae_scale_factor, fr.padded[1] // self.vae_scale_factor)
-        return core.known_cells(torch.from_numpy(work).to(self._execution_device), size)
 
     # -- outputs ------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The one denoising core shared by the four UniGS pipelines (paper §3.3, Eq. 8 and 11; Table 2).
 
 A task only decides *conditions* (prompt, coarse mask m_c, control latent z^c, task id); the loop here is the
-same for all of them:
+same for all of them (channel layout in `unigs.models.layout`):
 
     UNet input  = CONCAT(z_t^i (4), z_t^s (4), m_c (1), z^c (4))          Eq. 8, 13 channels
     UNet output = ε for the image half (4) ‖ ε for the colormap half (4)  Eq. 11, 8 channels
@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
-LATENT_CHANNELS = 4  # per half: image, colormap, control
-HALVES = {"image": slice(0, LATENT_CHANNELS), "colormap": slice(LATENT_CHANNELS, 2 * LATENT_CHANNELS)}
+from unigs.models.layout import HALVES, OUT_CHANNELS, split_halves, unet_input
 
 # Scheduler names for the CLI -> builder from another scheduler's config. A plain dict, no registry.
 SCHEDULERS: dict[str, Callable[[dict], object]] = {
@@ -55,22 +54,6 @@ def make_scheduler(name: str, config: dict) -> object:
     return SCHEDULERS[name](config)
 
 
-def mask_to_latent(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize the pixel coarse mask m_c to the latent grid (Eq. 8).
-
-    Args:
-        mask: `(B, H, W)` or `(B, 1, H, W)` bool/float, 1 = region to fill.
-        size: latent `(h, w)`.
-
-    Returns:
-        `(B, 1, h, w) float32` in {0, 1}. Nearest-neighbour, as diffusers' SD-inpainting pipeline resizes its
-        mask — the convention the pretrained SD-1.5-inpainting weights were trained with.
-    """
-    if mask.ndim == 3:
-        mask = mask[:, None]
-    return F.interpolate(mask.float(), size=tuple(size), mode="nearest")
-
-
 def known_cells(known: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Pixel "known" mask → latent cells that are known *entirely* (for :class:`KnownLatent`).
 
@@ -80,19 +63,12 @@ def known_cells(known: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     Returns:
         `(B, 1, h, w) float32` in {0, 1}: 1 where every pixel of the cell is known. Why not nearest (as
-        :func:`mask_to_latent`): a cell that straddles the border also encodes unknown pixels, and holding it
+        `layout.mask_to_latent`): a cell that straddles the border also encodes unknown pixels, and holding it
         fixed would paste the unknown part of the known latent (e.g. a hole's black fill) into the result.
     """
     if known.ndim == 3:
         known = known[:, None]
     return 1.0 - F.adaptive_max_pool2d(1.0 - known.float(), tuple(size))
-
-
-def unet_input(z_image: torch.Tensor, z_colormap: torch.Tensor, mask_latent: torch.Tensor,
-               control: torch.Tensor) -> torch.Tensor:
-    """Eq. 8: CONCAT(z_t^i, z_t^s, m_c, z^c) → `(B, 13, h, w)`; shapes `(B,4,h,w)`, `(B,4,h,w)`, `(B,1,h,w)`,
-    `(B,4,h,w)`."""
-    return torch.cat([z_image, z_colormap, mask_latent, control], dim=1)
 
 
 def _step_kwargs(scheduler: object, generator: object, eta: float) -> dict:
@@ -127,7 +103,7 @@ class KnownLatent:
         if half not in HALVES:
             raise ValueError(f"known_half must be None or one of {list(HALVES)}, is {half!r}")
         b, _, h, w = control.shape
-        values = control.new_zeros(b, 2 * LATENT_CHANNELS, h, w)
+        values = control.new_zeros(b, OUT_CHANNELS, h, w)
         mask = torch.zeros_like(values)
         values[:, HALVES[half]] = control
         mask[:, HALVES[half]] = 1.0
@@ -261,7 +237,7 @@ def denoise(
     timesteps = _strength_timesteps(scheduler, num_inference_steps, strength)
 
     # 2. Initial noise for both halves; known entries start as their values noised to the first timestep.
-    shape = (batch, 2 * LATENT_CHANNELS, h, w)
+    shape = (batch, OUT_CHANNELS, h, w)
     noise = latents if latents is not None else randn_tensor(shape, generator=generator, device=device,
                                                              dtype=dtype)
     if noise.shape != shape:
@@ -296,8 +272,9 @@ def denoise(
     # 3. Conditions of both CFG branches: (uncond "", cond prompt); m_c, z^c and the task id in both.
     do_cfg = guidance_scale > 1.0 and negative_prompt_embeds is not None
     embeds = torch.cat([negative_prompt_embeds, prompt_embeds]) if do_cfg else prompt_embeds
-    cond = torch.cat([mask_latent.to(dtype), control.to(dtype)], dim=1)
-    cond = torch.cat([cond, cond]) if do_cfg else cond
+    mask_in, control_in = mask_latent.to(dtype), control.to(dtype)
+    if do_cfg:
+        mask_in, control_in = torch.cat([mask_in, mask_in]), torch.cat([control_in, control_in])
     class_labels = None
     if getattr(unet.config, "num_class_embeds", None) is not None:
         if task_id is None:
@@ -309,8 +286,8 @@ def denoise(
         model_in = torch.cat([sample, sample]) if do_cfg else sample
         # scale only the noisy halves, then append the conditions (as diffusers' SD-inpainting does)
         model_in = scheduler.scale_model_input(model_in, t)
-        eps = unet(torch.cat([model_in, cond], dim=1), t, encoder_hidden_states=embeds,
-                   class_labels=class_labels, return_dict=False)[0]
+        x_in = unet_input(*split_halves(model_in), mask_in, control_in)  # Eq. 8
+        eps = unet(x_in, t, encoder_hidden_states=embeds, class_labels=class_labels, return_dict=False)[0]
         if do_cfg:
             eps_uncond, eps_text = eps.chunk(2)
             eps = eps_uncond + guidance_scale * (eps_text - eps_uncond)

@@ -27,7 +27,6 @@ class UniGSEntityPipeline(UniGSPipeline):
     """
 
     task = "entity"
-    known_half = "image"
     keep_background = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
 

@@ -57,7 +57,7 @@ def _with_guides(out: UniGSPipelineOutput, guides: np.ndarray, onestep: np.ndarr
 class UniGSGuidedInpaintPipeline(UniGSPipeline):
     """Image + hole + names (+ optional edited colormap) → image inpainted as the colormap says (module doc).
 
-    The inpainting task's conditions; no half is pinned by the class (`known_half = None`): the colormap
+    The inpainting task's conditions, so Table 2 pins no whole half (`known_half` is None): the colormap
     half and the context are held by the `prepare` hook of :meth:`run_task`, in the working frame, so any
     input size works and outputs come back at the input's size.
 
@@ -67,7 +67,6 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
     """
 
     task = "inpainting"
-    known_half = None
     clip_to_region = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
 

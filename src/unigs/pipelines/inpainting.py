@@ -31,7 +31,6 @@ class UniGSInpaintPipeline(UniGSPipeline):
     """
 
     task = "inpainting"
-    known_half = None
     clip_to_region = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
 

@@ -102,7 +102,6 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
     """
 
     task = "entity"
-    known_half = "image"
     keep_background = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
 

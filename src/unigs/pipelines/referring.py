@@ -28,7 +28,6 @@ class UniGSReferringPipeline(UniGSPipeline):
     """
 
     task = "referring"
-    known_half = "image"
     clip_to_region = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
 

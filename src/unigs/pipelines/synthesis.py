@@ -29,7 +29,6 @@ class UniGSSynthesisPipeline(UniGSPipeline):
     """
 
     task = "synthesis"
-    known_half = "colormap"
     default_num_inference_steps = NUM_INFERENCE_STEPS
 
     @torch.no_grad()
