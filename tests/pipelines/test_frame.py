@@ -100,7 +100,7 @@ class EchoEntityPipeline(UniGSEntityPipeline):
         self.work_images = super().build_controls(coarse, images=images, colormaps=colormaps)
         return self.work_images
 
-    def decode_latents(self, latents):
+    def decode_colormap_latents(self, latents):
         return self.work_images
 
     def masks_from_colormaps(self, colormaps, region, delta, keep_background):

@@ -34,7 +34,7 @@ def test_black_colormap_means_no_mask(make_pipe, scene, monkeypatch):
     # A name absent from the region: the trained model answers with a black colormap (negatives, §3.4).
     image, coarse, _ = scene
     pipe = make_pipe(UniGSReferringPipeline)
-    monkeypatch.setattr(pipe, "decode_latents", lambda z: np.zeros((len(z), 32, 32, 3), np.uint8))
+    monkeypatch.setattr(pipe, "decode_colormap_latents", lambda z: np.zeros((len(z), 32, 32, 3), np.uint8))
     out = _run(pipe, image, coarse, names=("unicorn",))
     assert out.masks[0].shape == (0, 32, 32) and out.rles == [[]]
 
