@@ -34,7 +34,8 @@ def test_background_is_kept_as_an_entity(make_pipe, scene, monkeypatch):
     # The model's colormap replaced by the exact palette colormap of the scene: 2 entities + background.
     image, _, masks = scene
     pipe = make_pipe(UniGSEntityPipeline)
-    monkeypatch.setattr(pipe, "decode_colormap_latents", lambda z: palette.encode(masks)[None].repeat(len(z), 0))
+    exact = palette.encode(masks)[None]
+    monkeypatch.setattr(pipe, "decode_colormap_latents", lambda z: exact.repeat(len(z), 0))
     got = _run(pipe, image).masks[0]
     assert len(got) == 3 and got.any(0).all()
     assert {m.tobytes() for m in masks} <= {m.tobytes() for m in got}
