@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from unigs.codec.palette import LEVELS
-from unigs.data.coco import results_json
+from unigs.data.coco_masks import results_json
 
 OUTPUT_MODES = ("coco_rle", "binary_mask")
 

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
-from unigs.data.coco import CocoEntities, EntitySample, annotation_mask, results_json
+from unigs.data.coco import CocoEntities, EntitySample
+from unigs.data.coco_masks import annotation_mask, results_json
 from unigs.io import masks_to_rle
 
 

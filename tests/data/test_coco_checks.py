@@ -11,8 +11,9 @@ import warnings
 import numpy as np
 import pytest
 
-from unigs.data.coco import CocoEntities, annotation_mask
+from unigs.data.coco import CocoEntities
 from unigs.data.coco_checks import check_segmentation, compressed_rle_length
+from unigs.data.coco_masks import annotation_mask
 from unigs.io import masks_to_rle
 
 

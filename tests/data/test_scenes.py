@@ -175,10 +175,11 @@ def test_save_scenes_as_coco_round_trip(tmp_path):
     from pycocotools.coco import COCO
 
     from unigs.data.coco import CocoEntities
+    from unigs.data.scenes_coco import save_scenes_as_coco
     from unigs.io import load_image
 
     ds = S.SceneDataset("test", 3, size=64)
-    path = S.save_scenes_as_coco(ds, tmp_path)
+    path = save_scenes_as_coco(ds, tmp_path)
     data = json.loads(path.read_text())
     assert {c["name"] for c in data["categories"]} == set(S.CATEGORIES) | set(S.STUFF)
     coco = COCO(str(path))

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 
 from unigs.checks import check_number, check_seed
 from unigs.conditions import TASK_IDS, TASKS, check_task, join_names
-from unigs.data.coco import CocoEntities, results_json
+from unigs.data.coco import CocoEntities
+from unigs.data.coco_masks import results_json
 from unigs.data.scenes import CATEGORIES, STUFF, SceneDataset
 from unigs.data.source import square_resize
 from unigs.data.tasks import sample_example
