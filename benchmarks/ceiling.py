@@ -23,9 +23,7 @@ import torch
 
 from unigs.conditions import TASK_IDS
 from unigs.data.tasks import sample_example
-from unigs.evaluate import segmentation
-from unigs.evaluate.metrics import best_match_scores, pool_match_scores
-from unigs.evaluate.runner import MAX_ENTITIES, EvalConfig, _by_kind, _is_stuff, load_items
+from unigs.evaluate.runner import MAX_ENTITIES, EvalConfig, entity_readout, load_items, mask_metrics
 from unigs.models.colormap_vae import attach, decode_colormaps
 from unigs.models.loading import default_model_path, load_unigs
 from unigs.models.vae import encode_images
@@ -37,7 +35,7 @@ def ceiling(vae_encode, vae_decode, limit: int, seed: int, size: int, grid: int)
     held = load_items(EvalConfig(split="test", limit=limit, seed=seed), size)
     rows = {}
     for task in ("referring", "entity"):
-        scores, kinds, preds, gts, voids = [], [], [], [], []
+        examples, outputs = [], []
         for index, item in enumerate(held.items):
             rng = np.random.default_rng([seed, index, TASK_IDS[task]])
             ex = sample_example(task, item.image, item.masks, item.names, rng, held.vocabulary,
@@ -46,19 +44,9 @@ def ceiling(vae_encode, vae_decode, limit: int, seed: int, size: int, grid: int)
             keep_bg = task == "entity"
             region = None if keep_bg else ex.coarse_mask[None]
             masks = UniGSPipeline.masks_from_colormaps(cmap, region, 10.0, keep_background=keep_bg)[0]
-            if task == "entity":
-                masks = segmentation.non_overlapping(masks, segmentation.area_scores(masks))
-                preds.append(masks)
-                gts.append(ex.entity_masks)
-                voids.append(~ex.entity_masks.any(0))
-            scores.append(best_match_scores(masks, ex.entity_masks))
-            kinds.append(_is_stuff(ex.entity_names, held.stuff))
-        pooled = pool_match_scores(scores)
-        row = {"mIoU": pooled.miou, "recall": pooled.recall, **_by_kind(pooled, kinds)}
-        if task == "entity":
-            row["AP"] = segmentation.entity_ap(preds, gts, voids=voids).as_dict()["AP"]
-            row["PQ"] = segmentation.panoptic_quality(preds, gts, voids).pq
-        rows[task] = row
+            outputs.append(entity_readout(masks)[0] if task == "entity" else masks)
+            examples.append(ex)
+        rows[task] = mask_metrics(task, outputs, examples, held.stuff)
     return rows
 
 

@@ -201,7 +201,7 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
     predictions: list[dict] = []
     for task in config.tasks:
         scores, kinds, holes, generated, real, texts = [], [], [], [], [], []
-        preds, gts, voids = [], [], []
+        outputs, examples = [], []  # the masks of inpainting, referring and entity, and their examples
         done = 0
         for index, item in enumerate(tqdm(items, desc=f"eval {task}", disable=not progress)):
             rng = np.random.default_rng([config.seed, index, TASK_IDS[task]])
@@ -215,7 +215,8 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
             if task in ("inpainting", "referring"):
                 out = pipe(task)(ex.names, item.image, ex.coarse_mask, prompt=ex.prompt,
                                  **kwargs(index, task))
-                scores.append(best_match_scores(out.masks[0], ex.entity_masks))
+                outputs.append(out.masks[0])
+                examples.append(ex)
                 if task == "inpainting":
                     holes.append(generation.hole_error(out.images[0], item.image, ex.coarse_mask))
             elif task == "synthesis":
@@ -225,16 +226,10 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
                 kinds.append(_is_stuff(_names_of(generation.colormap_entities(ex.control), ex), held.stuff))
             else:
                 out = pipe(task)(item.image, **kwargs(index, task))
-                masks = out.masks[0].reshape(-1, size, size)
-                score = segmentation.area_scores(masks)
-                disjoint = segmentation.non_overlapping(masks, score)
-                scores.append(best_match_scores(disjoint, ex.entity_masks))
-                preds.append(disjoint)
-                gts.append(ex.entity_masks)
-                voids.append(~ex.entity_masks.any(0))
+                disjoint, score = entity_readout(out.masks[0].reshape(-1, size, size))
+                outputs.append(disjoint)
+                examples.append(ex)
                 predictions += _results(item.image_id, disjoint, score)
-            if task != "synthesis":
-                kinds.append(_is_stuff(ex.entity_names, held.stuff))
             if on_example is not None:
                 on_example(task, item, ex, out)
             if task in ("inpainting", "synthesis"):
@@ -242,23 +237,54 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
                 real.append(item.image)
                 texts.append(join_names(ex.names))
         counts[task] = done
-        row: dict[str, Any] = {}
-        pooled = pool_match_scores(scores)
-        row["mIoU"], row["recall"] = pooled.miou, pooled.recall
-        row.update(_by_kind(pooled, kinds))
+        if task == "synthesis":
+            pooled = pool_match_scores(scores)
+            row: dict[str, Any] = {"mIoU": pooled.miou, "recall": pooled.recall, **_by_kind(pooled, kinds)}
+        else:
+            row = mask_metrics(task, outputs, examples, held.stuff)
         if task == "inpainting":
             row["hole_MAE"] = float(np.nanmean([h[0] for h in holes])) if holes else float("nan")
             row["hole_PSNR"] = float(np.nanmean([h[1] for h in holes])) if holes else float("nan")
-        if task == "entity":
-            row.update(segmentation.entity_ap(preds, gts, voids=voids).as_dict())
-            pq = segmentation.panoptic_quality(preds, gts, voids)
-            row.update({"PQ": pq.pq, "SQ": pq.sq, "RQ": pq.rq})
         if task in ("inpainting", "synthesis"):
             row["FID"] = _fid(fid_net, real, generated)
             row["CLIP_score"] = (float(clip(np.stack(generated), texts).mean()) if clip and generated
                                  else NA_WEIGHTS if clip is None else float("nan"))
         metrics[task] = row
     return EvalResult(metrics, counts, held.label, held.held_out, predictions, dict(skipped))
+
+
+def entity_readout(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The entity task's scored masks: Φ's `(K, H, W) bool` made non-overlapping by area-fraction scores
+    (paper Table 6's constraint; `unigs.evaluate.segmentation`) → (disjoint masks, their scores `(K,)`)."""
+    score = segmentation.area_scores(masks)
+    return segmentation.non_overlapping(masks, score), score
+
+
+def mask_metrics(task: str, masks: list[np.ndarray], examples: list[Any],
+                 stuff: frozenset[str]) -> dict[str, float]:
+    """The `unigs eval` row of a segmenting task from each example's predicted masks.
+
+    Args:
+        task: "inpainting", "referring" or "entity".
+        masks: per example `(K, H, W) bool` (entity: already :func:`entity_readout`'s disjoint masks).
+        examples: the `unigs.data.tasks` examples they answer (`entity_masks`, `entity_names`).
+        stuff: the names that are stuff (`HeldOutSet.stuff`).
+
+    Returns:
+        mIoU, recall and their things / stuff split, pooled over all target entities; for entity also
+        AP^e / AP50 / AP75 and PQ / SQ / RQ (pixels no target covers are void).
+    """
+    pooled = pool_match_scores([best_match_scores(m, ex.entity_masks) for m, ex in zip(masks, examples,
+                                                                                          strict=True)])
+    kinds = [_is_stuff(ex.entity_names, stuff) for ex in examples]
+    row = {"mIoU": pooled.miou, "recall": pooled.recall, **_by_kind(pooled, kinds)}
+    if task == "entity":
+        gts = [ex.entity_masks for ex in examples]
+        voids = [~g.any(0) for g in gts]
+        row.update(segmentation.entity_ap(masks, gts, voids=voids).as_dict())
+        pq = segmentation.panoptic_quality(masks, gts, voids)
+        row.update({"PQ": pq.pq, "SQ": pq.sq, "RQ": pq.rq})
+    return row
 
 
 def _names_of(gt_masks: np.ndarray, ex: Any) -> list[str]:

@@ -319,12 +319,13 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
     # -- outputs ------------------------------------------------------------------------------------
 
     @staticmethod
-    def masks_from_colormaps(colormaps: np.ndarray, region: np.ndarray | None, delta: float,
-                             keep_background: bool) -> list[np.ndarray]:
+    def masks_from_colormaps(colormaps: np.ndarray, region: np.ndarray | None, delta: float = 10.0,
+                             keep_background: bool = False, **phi: Any) -> list[np.ndarray]:
         """Φ on each colormap `(B, H, W, 3) uint8` → B arrays `(K, H, W) bool`.
 
         With a `region` `(B, H, W) bool` (the coarse mask), pixels outside it are blacked out before Φ and
-        the masks are clipped to it; masks left empty are dropped.
+        the masks are clipped to it; masks left empty are dropped. `phi`: any other field of
+        `unigs.codec.config.DichotomyConfig` (the codec's defaults otherwise).
         """
         from unigs.codec.dichotomy import decode
 
@@ -332,7 +333,7 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         for b, cmap in enumerate(colormaps):
             if region is not None:
                 cmap = cmap * region[b][..., None].astype(np.uint8)
-            masks = np.asarray(decode(cmap, delta=delta, keep_background=keep_background), dtype=bool)
+            masks = np.asarray(decode(cmap, delta=delta, keep_background=keep_background, **phi), dtype=bool)
             masks = masks.reshape(-1, *cmap.shape[:2])
             if region is not None:
                 masks = masks & region[b][None]

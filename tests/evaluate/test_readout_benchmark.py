@@ -1,0 +1,97 @@
+"""benchmarks/readout.py's helpers: settings parsing, re-reading cached predictions, the choice rule."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unigs.conditions import TASK_IDS
+from unigs.data.scenes import STUFF
+from unigs.data.tasks import sample_example
+from unigs.evaluate.runner import MAX_ENTITIES, EvalConfig, load_items
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "readout.py"
+
+
+@pytest.fixture(scope="module")
+def readout():
+    spec = importlib.util.spec_from_file_location("readout_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_parse_settings(readout):
+    settings = readout.parse_settings("default; delta=20,min_area=48 ;stages=tiny+holes;regions=False;"
+                                      "work_size=None")
+    assert settings == [("default", {}), ("delta=20,min_area=48", {"delta": 20.0, "min_area": 48}),
+                        ("stages=tiny+holes", {"stages": ("tiny", "holes")}),
+                        ("regions=False", {"regions": False}),
+                        ("work_size=None", {"work_size": None})]
+    assert isinstance(settings[1][1]["min_area"], int)
+    readout.parse_settings(readout.GRID)  # the default grid is valid
+    with pytest.raises(ValueError, match="'deltta'"):
+        readout.parse_settings("deltta=3")
+    with pytest.raises(ValueError, match="keep_background"):
+        readout.parse_settings("keep_background=True")  # fixed by the task, not swept
+    with pytest.raises(ValueError, match="delta"):
+        readout.parse_settings("delta=-1")
+
+
+def _exact_predictions(readout, limit=3, size=32):
+    """Predictions that are the exact colormap targets of `unigs eval`'s examples (a perfect model)."""
+    held = load_items(EvalConfig(split="val", limit=limit), size)
+    preds = {}
+    for task in readout.TASKS:
+        preds[task] = []
+        for index, item in enumerate(held.items):
+            ex = sample_example(task, item.image, item.masks, item.names,
+                                np.random.default_rng([0, index, TASK_IDS[task]]), held.vocabulary,
+                                max_entities=MAX_ENTITIES, negative_prob=0.0)
+            coarse = ex.coarse_mask if task == "referring" else None
+            preds[task].append(readout.Prediction(ex.colormap_target, coarse, ex.entity_masks,
+                                                  list(ex.entity_names)))
+    return preds
+
+
+def test_sweep_scores_exact_maps_perfectly_and_settings_matter(readout):
+    preds = _exact_predictions(readout)
+    rows = readout.sweep(preds, readout.parse_settings("default;min_area=2000"), frozenset(STUFF))
+    assert [r["setting"] for r in rows] == ["default", "min_area=2000"]
+    default, huge = (r["metrics"] for r in rows)
+    assert default["referring"]["mIoU"] == pytest.approx(1.0)
+    assert default["entity"]["AP"] == pytest.approx(1.0) and default["entity"]["PQ"] == pytest.approx(1.0)
+    # a leaf needs 2000 px of a 1024-px map: nothing is kept, so nothing is found
+    assert huge["referring"]["mIoU"] < 0.5 and huge["entity"]["PQ"] < default["entity"]["PQ"]
+    for task, column in readout.COLUMNS.values():
+        assert column in default[task]
+
+
+def test_choose_needs_a_clear_win(readout):
+    def row(name, ref, ent):
+        return {"setting": name, "metrics": {"referring": {"mIoU": ref[0], "recall": ref[1]},
+                                             "entity": {"AP": ent[0], "PQ": ent[1]}}}
+
+    rows = [row("default", (0.5, 0.5), (0.3, 0.2)), row("a", (0.6, 0.56), (0.31, 0.2)),
+            row("b", (0.7, 0.3), (0.3, 0.21))]
+    best, gain, wins = readout.choose(rows, "referring", 0.03)
+    assert best["setting"] == "a" and gain == pytest.approx(0.08) and wins
+    best, gain, wins = readout.choose(rows, "entity", 0.03)
+    assert best["setting"] == "a" and not wins  # +0.005: noise
+    rows.append(row("c", (0.9, 0.46), (0.3, 0.2)))  # best mean, but recall falls by 0.04: not a clear win
+    best, _, wins = readout.choose(rows, "referring", 0.03)
+    assert best["setting"] == "c" and not wins
+
+
+def test_predict_on_a_tiny_model_reproduces_eval(readout):
+    """The cached colormaps re-read with the codec's settings give `unigs eval`'s own numbers."""
+    from tiny_models import tiny_components
+
+    preds, reference, stuff = readout.predict(tiny_components(0), "val", 2, 0)
+    assert {t: len(p) for t, p in preds.items()} == {"referring": 2, "entity": 2}
+    assert preds["referring"][0].colormap.dtype == np.uint8 and preds["entity"][0].coarse is None
+    assert not preds["referring"][0].colormap[~preds["referring"][0].coarse].any()  # black outside m_c
+    (row,) = readout.sweep(preds, readout.parse_settings("default"), stuff)
+    for task, metric in readout.COLUMNS.values():
+        assert row["metrics"][task][metric] == pytest.approx(reference[task][metric], nan_ok=True), metric
