@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import hashlib
 import multiprocessing
 import pickle
@@ -189,9 +188,9 @@ def sweep(preds: dict[str, list[Prediction]], settings: list[tuple[str, dict]], 
         on_row(rows[0])
     rest = settings[1:]
     if workers > 1 and len(rest) > 1:
+        _SHARED.update(preds=preds, stuff=stuff)  # forked workers inherit it: nothing is pickled but rows
         with multiprocessing.get_context("fork").Pool(min(workers, len(rest))) as pool:
-            scored = pool.imap(functools.partial(_score_row, preds=preds, stuff=stuff), rest)
-            for row in scored:
+            for row in pool.imap(_score_shared, rest):
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
@@ -201,6 +200,13 @@ def sweep(preds: dict[str, list[Prediction]], settings: list[tuple[str, dict]], 
         if on_row is not None:
             on_row(rows[-1])
     return rows
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def _score_shared(setting: tuple[str, dict]) -> dict:
+    return _score_row(setting, _SHARED["preds"], _SHARED["stuff"])
 
 
 def _score_row(setting: tuple[str, dict], preds: dict[str, list[Prediction]], stuff: frozenset[str]) -> dict:

@@ -57,9 +57,12 @@ def _exact_predictions(readout, limit=3, size=32):
 
 def test_sweep_scores_exact_maps_perfectly_and_settings_matter(readout):
     preds = _exact_predictions(readout)
-    rows = readout.sweep(preds, readout.parse_settings("default;min_area=2000"), frozenset(STUFF))
-    assert [r["setting"] for r in rows] == ["default", "min_area=2000"]
-    default, huge = (r["metrics"] for r in rows)
+    settings = readout.parse_settings("default;min_area=2000;delta=10")
+    rows = readout.sweep(preds, settings, frozenset(STUFF), workers=2)  # the last two in forked workers
+    assert [r["setting"] for r in rows] == ["default", "min_area=2000", "delta=10"]
+    default, huge, same = (r["metrics"] for r in rows)
+    for task in default:  # δ = 10 is the default: the worker's row equals this process's
+        assert same[task] == pytest.approx(default[task], nan_ok=True)
     assert default["referring"]["mIoU"] == pytest.approx(1.0)
     assert default["entity"]["AP"] == pytest.approx(1.0) and default["entity"]["PQ"] == pytest.approx(1.0)
     # a leaf needs 2000 px of a 1024-px map: nothing is kept, so nothing is found
