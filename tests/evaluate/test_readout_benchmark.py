@@ -1,6 +1,7 @@
 """benchmarks/readout.py's helpers: settings parsing, re-reading cached predictions, the choice rule."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +19,21 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "readout.py"
 def readout():
     spec = importlib.util.spec_from_file_location("readout_benchmark", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickle look the module up by name
     spec.loader.exec_module(module)
-    return module
+    yield module
+    del sys.modules[spec.name]
 
 
 def test_parse_settings(readout):
-    settings = readout.parse_settings("default; delta=20,min_area=48 ;stages=tiny+holes;regions=False;"
-                                      "work_size=None")
-    assert settings == [("default", {}), ("delta=20,min_area=48", {"delta": 20.0, "min_area": 48}),
+    settings = readout.parse_settings("pipelines;default; delta=20,min_area=48 ;stages=tiny+holes;"
+                                      "regions=False;work_size=None")
+    assert settings[0] == ("pipelines", None)  # each pipeline's own read-out
+    assert settings[1:] == [("default", {}), ("delta=20,min_area=48", {"delta": 20.0, "min_area": 48}),
                         ("stages=tiny+holes", {"stages": ("tiny", "holes")}),
                         ("regions=False", {"regions": False}),
                         ("work_size=None", {"work_size": None})]
-    assert isinstance(settings[1][1]["min_area"], int)
+    assert isinstance(settings[2][1]["min_area"], int)
     readout.parse_settings(readout.GRID)  # the default grid is valid
     with pytest.raises(ValueError, match="'deltta'"):
         readout.parse_settings("deltta=3")
@@ -95,6 +99,6 @@ def test_predict_on_a_tiny_model_reproduces_eval(readout):
     assert {t: len(p) for t, p in preds.items()} == {"referring": 2, "entity": 2}
     assert preds["referring"][0].colormap.dtype == np.uint8 and preds["entity"][0].coarse is None
     assert not preds["referring"][0].colormap[~preds["referring"][0].coarse].any()  # black outside m_c
-    (row,) = readout.sweep(preds, readout.parse_settings("default"), stuff)
+    (row,) = readout.sweep(preds, readout.parse_settings("pipelines"), stuff)
     for task, metric in readout.COLUMNS.values():
         assert row["metrics"][task][metric] == pytest.approx(reference[task][metric], nan_ok=True), metric

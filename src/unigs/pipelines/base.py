@@ -11,7 +11,9 @@ outputs are clipped to the coarse region.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -68,6 +70,9 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
     known_half: ClassVar[str | None] = None
     keep_background: ClassVar[bool] = False  # Φ keeps the black cluster as an entity (entity task)
     clip_to_region: ClassVar[bool] = False  # colormap and masks only speak about the coarse region
+    # Φ's settings (fields of unigs.codec.config.DichotomyConfig other than delta, the `delta` argument)
+    # for the colormaps this pipeline's model predicts; given or pinned colormaps keep the codec's defaults.
+    readout: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     default_num_inference_steps: ClassVar[int] = 200
     model_cpu_offload_seq = "text_encoder->unet->vae->colormap_vae"
     _optional_components: ClassVar[list[str]] = ["colormap_vae"]
@@ -78,6 +83,9 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         if "known_half" in vars(cls):
             raise TypeError(f"{cls.__name__} sets known_half, which follows from task={cls.task!r} through "
                             "Table 2 (unigs.conditions.COPIES_CONTROL); hold other latents in a prepare hook")
+        if {"delta", "keep_background"} & set(cls.readout):
+            raise TypeError(f"{cls.__name__}.readout sets delta or keep_background ({dict(cls.readout)}): "
+                            "delta is the `delta` argument and keep_background the class attribute")
         # an unknown task is refused when the pipeline is built (__init__'s check_task), not at class time
         cls.known_half = copied_half(cls.task) if cls.task in TASK_IDS else None
 

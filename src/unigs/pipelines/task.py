@@ -120,7 +120,7 @@ class TaskRunner:
             if self.clip_to_region:
                 work_cmaps = (work_cmaps * work_coarse[..., None]).astype(np.uint8)
             work_masks = self.masks_from_colormaps(work_cmaps, work_coarse if self.clip_to_region else None,
-                                                   delta, self.keep_background)
+                                                   delta, self.keep_background, **self.readout)
             colormaps = frame.to_original(work_cmaps, fr, "colormap")
             masks = [frame.masks_to_original(m, fr) for m in work_masks]
         else:
