@@ -13,11 +13,15 @@ benchmark asks whether other settings read such maps better (issue 16):
    colormaps`: referring inside m_c, background dropped; entity background kept, then made non-overlapping)
    and scores it with `unigs eval`'s metric code (`unigs.evaluate.runner.mask_metrics`).
 
-The `default` row must reproduce `unigs eval`'s numbers (the line under the table says whether it does).
-Choose on `--split val`; report the choice on `--split test` (`--settings` the chosen one and default).
+Rows: `unigs eval` (its own numbers, recorded while predicting), `pipelines` (each pipeline's current
+read-out, `UniGSPipeline.readout`: it must reproduce the first row; the line under the table says whether
+it does), `default` (the codec's settings), then the grid. The last lines name, per task, the best setting
+and whether it beats `pipelines` clearly (`choose`). Choose on `--split val`; report the choice on
+`--split test` (`--settings` the chosen one, `pipelines` and `default`). The model run is the slow part
+(once per model, split, limit and seed); a setting takes seconds.
 
     .venv/bin/python benchmarks/readout.py --split val --limit 48
-    .venv/bin/python benchmarks/readout.py --split test --limit 32 --settings "default;delta=20,min_area=48"
+    .venv/bin/python benchmarks/readout.py --split test --limit 32 --settings "pipelines;default;delta=20"
 """
 
 from __future__ import annotations

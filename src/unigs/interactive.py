@@ -40,20 +40,21 @@ MAX_STEPS = 1000
 @dataclass(frozen=True)
 class RunSettings:
     """Sampler settings of one run: `steps` ≥ 1, `guidance` ≥ 0 (≤ 1 disables CFG), `seed`, `sampler`
-    ("ddim" | "dpm++", `unigs.pipelines.core.SCHEDULERS`), Φ's `delta`."""
+    ("ddim" | "dpm++", `unigs.pipelines.core.SCHEDULERS`), Φ's `delta` (None: each pipeline's read-out,
+    `UniGSPipeline.readout`)."""
 
     steps: int = 25
     guidance: float = 7.5
     seed: int = 0
     sampler: str = "ddim"
-    delta: float = 10.0
+    delta: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
             raise ValueError(f"steps must be an integer in [1, {MAX_STEPS}], is {self.steps!r}")
         if not np.isfinite(self.guidance) or self.guidance < 0:
             raise ValueError(f"guidance must be a finite number >= 0, is {self.guidance!r}")
-        if not np.isfinite(self.delta) or self.delta <= 0:
+        if self.delta is not None and (not np.isfinite(self.delta) or self.delta <= 0):
             raise ValueError(f"delta must be a finite number > 0, is {self.delta!r}")
 
 
@@ -216,7 +217,7 @@ def run_task(components: Any, task: str, picture: np.ndarray, regions: list[Regi
     pipe = _pipeline(components, task, settings.sampler, reporter)
     generator = torch.Generator().manual_seed(int(settings.seed))
     common = {"num_inference_steps": settings.steps, "guidance_scale": float(settings.guidance),
-              "generator": generator, "delta": float(settings.delta), "output_type": "np"}
+              "generator": generator, "delta": settings.delta, "output_type": "np"}
 
     if task in NEEDS_REGIONS:
         image, colormap = picture, np.zeros_like(picture)

@@ -80,8 +80,9 @@ def configure(parser: argparse.ArgumentParser, name: str) -> None:
                              "are always written at the input's own size (default: the model's training "
                              "size, 128 for the bundled model). Input images may have at most 4096 x 4096 "
                              "= 16.8 megapixels (UNIGS_MAX_PIXELS raises the limit)")
-    parser.add_argument("--delta", type=arg_float(0, low_open=True), default=10.0,
-                        help="dichotomy threshold δ of the mask decoder Φ (default 10)")
+    parser.add_argument("--delta", type=arg_float(0, low_open=True), default=None,
+                        help="dichotomy threshold δ of the mask decoder Φ (default: the pipeline's read-out "
+                             "for the model's colormaps, unigs.pipelines' READOUT; 10 for given ones)")
     if name == "synthesize":
         parser.add_argument("--refine", type=float, default=None, metavar="S",
                             help="TCIG two-stage mode: re-noise the synthesised image to strength S in "

@@ -70,8 +70,8 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
     known_half: ClassVar[str | None] = None
     keep_background: ClassVar[bool] = False  # Φ keeps the black cluster as an entity (entity task)
     clip_to_region: ClassVar[bool] = False  # colormap and masks only speak about the coarse region
-    # Φ's settings (fields of unigs.codec.config.DichotomyConfig other than delta, the `delta` argument)
-    # for the colormaps this pipeline's model predicts; given or pinned colormaps keep the codec's defaults.
+    # Φ's settings (fields of unigs.codec.config.DichotomyConfig) for the colormaps this pipeline's model
+    # predicts; a `delta` argument overrides readout's δ; given or pinned colormaps keep the codec's.
     readout: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     default_num_inference_steps: ClassVar[int] = 200
     model_cpu_offload_seq = "text_encoder->unet->vae->colormap_vae"
@@ -83,9 +83,9 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         if "known_half" in vars(cls):
             raise TypeError(f"{cls.__name__} sets known_half, which follows from task={cls.task!r} through "
                             "Table 2 (unigs.conditions.COPIES_CONTROL); hold other latents in a prepare hook")
-        if {"delta", "keep_background"} & set(cls.readout):
-            raise TypeError(f"{cls.__name__}.readout sets delta or keep_background ({dict(cls.readout)}): "
-                            "delta is the `delta` argument and keep_background the class attribute")
+        if "keep_background" in cls.readout:
+            raise TypeError(f"{cls.__name__}.readout sets keep_background ({dict(cls.readout)}): it follows "
+                            "from the task (the class attribute keep_background)")
         # an unknown task is refused when the pipeline is built (__init__'s check_task), not at class time
         cls.known_half = copied_half(cls.task) if cls.task in TASK_IDS else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -16,6 +17,11 @@ from unigs.pipelines.inputs import to_rgb_batch
 # DDIM step is the read-out x̂_0 = −v̂ at t = T.
 NUM_INFERENCE_STEPS = 1
 GUIDANCE_SCALE = 1.0
+# Φ's settings for this pipeline's predicted colormaps (`UniGSPipeline.readout`; issue 16): the one-step
+# read-out is a conditional mean whose things are faint blurred blobs, which the codec's settings (tuned on
+# VAE round trips of exact colormaps) break into rings or drop. Chosen on val scenes and checked on test by
+# benchmarks/readout.py (docs/results.md, "Read-out of model colormaps").
+READOUT = MappingProxyType({"delta": 20.0})
 
 
 class UniGSEntityPipeline(UniGSPipeline):
@@ -29,6 +35,7 @@ class UniGSEntityPipeline(UniGSPipeline):
     task = "entity"
     keep_background = True
     default_num_inference_steps = NUM_INFERENCE_STEPS
+    readout = READOUT
 
     @torch.no_grad()
     def __call__(
@@ -47,7 +54,7 @@ class UniGSEntityPipeline(UniGSPipeline):
         prompt_embeds: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         fix_known_half: bool = True,
-        delta: float = 10.0,
+        delta: float | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end: Callable[..., dict] | None = None,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from unigs.codec.config import DichotomyConfig
 from unigs.conditions import full_mask
 from unigs.models.layout import split_halves
 from unigs.pipelines import core, frame
@@ -30,6 +31,7 @@ UNTRAINED_COLORMAP_WARNING = (
     "fine-tuned): its colormaps and the masks decoded from them say nothing about the input; fine-tune it "
     "with `unigs train` first")
 
+CODEC_DELTA = DichotomyConfig.delta  # Φ's δ for exact or VAE round-trip colormaps (the codec's default)
 
 
 class TaskRunner:
@@ -38,7 +40,7 @@ class TaskRunner:
     def run_task(self, source: np.ndarray, coarse: np.ndarray | None, names: list[list[str]], *,
                  num_inference_steps: int, guidance_scale: float, num_images_per_prompt: int = 1,
                  height: int | None = None, width: int | None = None, prompt: Any = None,
-                 fix_known_half: bool = True, paste_back: bool = False, delta: float = 10.0,
+                 fix_known_half: bool = True, paste_back: bool = False, delta: float | None = None,
                  output_type: str = "pil", return_dict: bool = True, callback_on_step_end: Any = None,
                  callback_on_step_end_tensor_inputs: list[str] | None = None,
                  names_required: bool = True, prepare: Any = None, given_colormaps: np.ndarray | None = None,
@@ -57,6 +59,8 @@ class TaskRunner:
             given_colormaps: `(B, H, W, 3) uint8` at the input's size: the colormaps to return (and Φ),
                 instead of decoding the model's colormap half (a `prepare` hook holds that half at them);
                 synthesis's pinned colormap is the same case with the source itself.
+            delta: Φ's δ; None: the pipeline's `readout` δ for the model's colormaps, the codec's (10) for
+                given ones. Φ's other settings: `readout` for the model's colormaps, the codec's for given.
             Other arguments: see the task pipelines' `__call__`.
         """
         if hasattr(callback_on_step_end, "tensor_inputs"):  # diffusers' PipelineCallback objects
@@ -119,13 +123,15 @@ class TaskRunner:
             work_cmaps = self.decode_colormap_latents(z_colormap)
             if self.clip_to_region:
                 work_cmaps = (work_cmaps * work_coarse[..., None]).astype(np.uint8)
+            phi = {"delta": CODEC_DELTA, **self.readout, **({} if delta is None else {"delta": delta})}
             work_masks = self.masks_from_colormaps(work_cmaps, work_coarse if self.clip_to_region else None,
-                                                   delta, self.keep_background, **self.readout)
+                                                   keep_background=self.keep_background, **phi)
             colormaps = frame.to_original(work_cmaps, fr, "colormap")
             masks = [frame.masks_to_original(m, fr) for m in work_masks]
         else:
             colormaps = source if given_colormaps is None else np.repeat(given_colormaps, n, axis=0)
-            masks = self.masks_from_colormaps(colormaps, None, delta, self.keep_background)
+            masks = self.masks_from_colormaps(colormaps, None, CODEC_DELTA if delta is None else delta,
+                                              self.keep_background)
         if self.clip_to_region:
             colormaps = (colormaps * region[..., None]).astype(np.uint8)
             masks = [m & r[None] for m, r in zip(masks, region, strict=True)]
