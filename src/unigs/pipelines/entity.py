@@ -66,6 +66,7 @@ class UniGSEntityPipeline(UniGSPipeline):
             guidance_scale: default 1 (no guidance): the prompt is the same fixed sentence for every image, so
                 guiding against "" only sharpens the task, at twice the cost.
             fix_known_half: as in :class:`UniGSReferringPipeline`.
+            delta: Φ's δ; None (default): this module's READOUT, chosen for model-predicted colormaps.
             Other arguments as in :class:`UniGSInpaintPipeline`.
 
         Returns:

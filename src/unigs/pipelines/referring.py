@@ -68,6 +68,7 @@ class UniGSReferringPipeline(UniGSPipeline):
         Args:
             fix_known_half: pin the image half to the control (default; the returned images are the inputs);
                 False denoises it freely and returns the model's reconstruction.
+            delta: Φ's δ; None (default): this module's READOUT, chosen for model-predicted colormaps.
             Other arguments as in :class:`UniGSInpaintPipeline`.
 
         Returns:
