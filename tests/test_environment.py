@@ -69,7 +69,7 @@ def test_importing_unigs_sets_no_environment_variable_and_the_model_loads_offlin
         if key in os.environ:
             env[key] = os.environ[key]
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=1800)  # a hang guard: ~20 s on a quiet machine
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["import"] == {}, f"importing unigs changed the environment: {result['import']}"
