@@ -99,7 +99,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     torch.set_num_threads(1)
     model = load_unigs(args.model or default_model_path())
-    size, grid = int(model.meta.get("image_size", 128)), int(model.meta.get("grid", 11))
+    size, grid = model.meta.image_size, model.meta.grid
     data = {"scenes (test)": scenes(args.limit, size)}
     if args.coco:
         data["coco-mini val"] = coco_val(args.coco, size)

@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model = load_unigs(args.model or default_model_path())
-    size, grid = int(model.meta.get("image_size", 128)), int(model.meta.get("grid", 11))
+    size, grid = model.meta.image_size, model.meta.grid
     decoders = {"model VAE": None}
     if model.colormap_vae is not None:
         decoders["model's cmap dec"] = model.colormap_vae

@@ -125,7 +125,7 @@ def _fmt(x: float) -> str:
 # --- TCIG ---------------------------------------------------------------------------------------------------
 
 def table_tcig(components, items, vocabulary, args) -> str:
-    grid = int(components.meta.get("grid", 11))
+    grid = components.meta.grid
     exs = _examples("synthesis", items, vocabulary, args.seed, grid)
     pipe = UniGSTwoStagePipeline.from_components(components)
     pipe.set_progress_bar_config(disable=True)
@@ -156,7 +156,7 @@ def table_tcig(components, items, vocabulary, args) -> str:
 # --- SPG-Net ------------------------------------------------------------------------------------------------
 
 def table_spg(components, items, vocabulary, args) -> str:
-    grid = int(components.meta.get("grid", 11))
+    grid = components.meta.grid
     exs = _examples("inpainting", items, vocabulary, args.seed, grid)
     pipe = UniGSGuidedInpaintPipeline.from_components(components)
     pipe.set_progress_bar_config(disable=True)
@@ -197,7 +197,7 @@ def _pq(preds: list[np.ndarray], gts: list[np.ndarray]) -> segmentation.PQStats:
 
 
 def table_completion(components, items, vocabulary, args) -> str:
-    grid = int(components.meta.get("grid", 11))
+    grid = components.meta.grid
     size = items[0].image.shape[0]
     images = np.stack([it.image for it in items])
     fulls = [palette.encode(it.masks, grid=grid) for it in items]
@@ -238,7 +238,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     components = load_unigs(args.model or default_model_path())
-    size = int(components.meta.get("image_size", 128))
+    size = components.meta.image_size
     held = load_items(EvalConfig(data="scenes", split="test", limit=args.limit), size)
     items, vocabulary, label = held.items, held.vocabulary, held.label
     for name in TABLES if args.table == "all" else [args.table]:

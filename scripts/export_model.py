@@ -16,12 +16,14 @@ to a model file; the pipelines then decode the colormap half with it:
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from types import SimpleNamespace
 
 import torch
 
 from unigs.models.colormap_vae import attach, same_encoder
 from unigs.models.loading import load_unigs, save_unigs
+from unigs.models.meta import MINILM
 
 
 def _is_minilm(text_encoder) -> bool:
@@ -72,18 +74,17 @@ def main() -> None:
                                              f"--colormap-vae {args.colormap_vae}")
         except ValueError as err:
             raise SystemExit(str(err)) from None
-    train_config = components.meta.get("train_config") or {}
-    if not components.meta.get("vocabulary") and train_config.get("data") == "scenes":
+    train_config = components.meta.train_config or {}
+    if not components.meta.vocabulary and train_config.get("data") == "scenes":
         # models trained before the meta held it: the scene names are the whole vocabulary
         from unigs.data.scenes import CATEGORIES, STUFF
         from unigs.train_parts import data_domain
 
         scenes = SimpleNamespace(datasets=[], data="scenes", images_dir=None)  # the dataset keys it reads
-        components.meta = {**components.meta, "vocabulary": [*CATEGORIES, *STUFF],
-                           "domain": data_domain(scenes)}
-    kind = components.meta.get("text_encoder", {}).get("kind")
-    if kind != "minilm" and _is_minilm(components.text_encoder):
-        components.meta = {**components.meta, "text_encoder": {"kind": "minilm"}}  # a reference, not 45 MB
+        components.meta = replace(components.meta, vocabulary=(*CATEGORIES, *STUFF),
+                                  domain=data_domain(scenes))
+    if components.meta.text_encoder != MINILM and _is_minilm(components.text_encoder):
+        components.meta = replace(components.meta, text_encoder=MINILM)  # a reference, not 45 MB
     path = save_unigs(components, args.out, single_file=True, dtype=None if args.fp32 else torch.float16)
     print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB), meta: {components.meta}")
 

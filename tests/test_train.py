@@ -201,7 +201,7 @@ def test_resume_continues_exactly(tmp_path, tiny_parts):
     from unigs.models.loading import load_unigs
 
     model = load_unigs(straight / "model.safetensors")
-    assert model.meta["multitask"] and model.meta["image_size"] == 32 and model.meta["step"] == 4
+    assert model.meta.multitask and model.meta.image_size == 32 and model.meta.step == 4
     for key, value in model.unet.state_dict().items():
         assert torch.equal(value, a["ema"][key])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_reference_checkpoint_tensorboard_and_validation_sheet_of_a_run(tmp_path
     vae = AutoencoderKL.from_pretrained(tiny_parts["vae"])
     for key, value in model.vae.state_dict().items():
         assert torch.equal(value, vae.state_dict()[key]), key
-    assert model.meta["step"] == 1 and model.meta["image_size"] == 32
+    assert model.meta.step == 1 and model.meta.image_size == 32
 
 
 def test_sd15_checkpoint_size_estimate():
@@ -113,7 +114,7 @@ def test_validation_sheet_of_the_four_tasks(tmp_path, tiny_parts):
     for a, b in zip(examples, again, strict=True):
         assert a.prompt == b.prompt and np.array_equal(a.control, b.control)
     components = tiny_components()
-    components.meta.update(image_size=32)
+    components.meta = dataclasses.replace(components.meta, image_size=32)
     path = validation_sheet(components, examples, tmp_path / "v" / "step-1.png", steps=2)
     sheet = np.asarray(Image.open(path))
     assert sheet.ndim == 3 and sheet.shape[0] > 4 * 32 and sheet.shape[1] > 4 * 32  # 4 rows × 4 tiles

@@ -12,6 +12,7 @@ is left untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,7 +23,8 @@ from safetensors.torch import save_file
 
 from unigs.conditions import TASKS
 from unigs.models.loading import UniGSComponents, default_scheduler
-from unigs.models.text import MINILM, minilm_path
+from unigs.models.meta import SAVED, ModelMeta
+from unigs.models.text import minilm_path
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, SD_INPAINT_OUT_CHANNELS, build_unet
 from unigs.models.vae import small_vae_config
 
@@ -98,23 +100,22 @@ def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents
         torch.manual_seed(seed)
         vae = AutoencoderKL(**tiny_vae_config()).eval()
     tokenizer, text_encoder = tiny_text_encoder(seed)
-    meta = {
-        "image_size": TINY_IMAGE_SIZE,
-        "grid": 11,
-        "latent_factor": 4,
-        "multitask": num_tasks is not None,
-        "tasks": list(TASKS),
-        "num_tasks": num_tasks,
-        "text_encoder": {"kind": "saved", "tokenizer": MINILM},
-    }
     return UniGSComponents(
         unet=unet,
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         scheduler=default_scheduler(),
-        meta=meta,
+        meta=tiny_meta(num_tasks=num_tasks),
     )
+
+
+def tiny_meta(**changes) -> ModelMeta:
+    """The meta of :func:`tiny_components` (32 px, grid 11, latent factor 4, four tasks), with `changes`."""
+    num_tasks = changes.pop("num_tasks", 4)
+    meta = ModelMeta(image_size=TINY_IMAGE_SIZE, grid=11, latent_factor=4, multitask=num_tasks is not None,
+                     tasks=TASKS, num_tasks=num_tasks, text_encoder=SAVED)
+    return dataclasses.replace(meta, **changes)
 
 
 def constant_decoder_vae(vae: AutoencoderKL, value: float = 10.0) -> AutoencoderKL:
@@ -146,7 +147,7 @@ def tiny_sd_inpaint_components(seed: int = 0, clip: bool = False) -> UniGSCompon
         components.unet = UNet2DConditionModel(**config).eval()
         torch.manual_seed(seed + 2)  # SD's VAE has self-attention in its mid blocks (LDM's mid.attn_1)
         components.vae = AutoencoderKL(**tiny_vae_config(mid_block_add_attention=True)).eval()
-    components.meta = dict(components.meta, multitask=False, num_tasks=None, source="tiny-sd-inpaint")
+    components.meta = tiny_meta(num_tasks=None, source="tiny-sd-inpaint")
     return components
 
 

@@ -230,7 +230,7 @@ def run_task(components: Any, task: str, picture: np.ndarray, regions: list[Regi
             masks.extend(out.masks[0])
             owners.extend([r] * len(out.masks[0]))
     elif task == "synthesis":
-        grid = int(getattr(components, "meta", {}).get("grid", 11))
+        grid = components.meta.grid
         if regions:
             cmap = palette.encode(np.stack([r.mask for r in regions]), grid=grid)
             entity_names = [n for r in regions for n in r.names]

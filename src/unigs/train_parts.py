@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,8 @@ from unigs.config import config_from_dict
 from unigs.data.loader import dataset_entries
 from unigs.models.files import read_unigs_header
 from unigs.models.loading import UniGSComponents, default_scheduler, load_unigs, save_unigs
-from unigs.models.text import MINILM, load_text_encoder
+from unigs.models.meta import MINILM, SAVED, ModelMeta
+from unigs.models.text import load_text_encoder
 from unigs.models.unet import SD15_INPAINT_UNET_CONFIG, build_unet, small_unet_config
 from unigs.models.vae import latent_factor
 from unigs.train_config import TrainConfig
@@ -58,9 +59,9 @@ def build_components(config: TrainConfig, vocabulary: list[str] | None = None) -
                                            "sample_size": config.image_size // factor})
         torch.manual_seed(config.seed)
         unet = build_unet(unet_config, num_tasks=num_tasks)
-        components = UniGSComponents(unet, vae, text_encoder, tokenizer,
-                                     default_scheduler(config.noise_schedule), {})
-        text_meta = {"kind": MINILM} if config.text_encoder in (None, MINILM) else {"kind": "saved"}
+        parts = (unet, vae, text_encoder, tokenizer, default_scheduler(config.noise_schedule))
+        colormap_vae = None
+        text_kind = MINILM if config.text_encoder in (None, MINILM) else SAVED
     else:
         components = load_unigs(config.init, num_tasks=num_tasks)
         if config.noise_schedule != "sd15":  # SD's weights are ε-models: this one is fine-tuned to v
@@ -68,23 +69,24 @@ def build_components(config: TrainConfig, vocabulary: list[str] | None = None) -
         if config.vae is not None:
             components.vae = _load_vae(config.vae)
         # a MiniLM text encoder stays a reference to the package (not 45 MB of weights in every checkpoint)
-        kept = (components.meta or {}).get("text_encoder", {"kind": "saved"})
+        text_kind = components.meta.text_encoder
         if config.text_encoder is not None:
             components.tokenizer, components.text_encoder = load_text_encoder(config.text_encoder)
-            kept = {"kind": MINILM} if config.text_encoder == MINILM else {"kind": "saved"}
-        text_meta = kept
+            text_kind = MINILM if config.text_encoder == MINILM else SAVED
+        parts = (components.unet, components.vae, components.text_encoder, components.tokenizer,
+                 components.scheduler)
+        colormap_vae = components.colormap_vae
         factor = latent_factor(components.vae)
     if config.image_size % factor:
         raise ValueError(f"image_size {config.image_size} must be divisible by the VAE factor {factor}")
-    components.meta = {
-        "image_size": config.image_size, "grid": config.grid, "latent_factor": factor,
-        "multitask": config.multitask, "tasks": list(TASKS) if config.multitask else [config.tasks],
-        "num_tasks": num_tasks, "text_encoder": text_meta, "source": "unigs train",
-        "train_config": asdict(config),
+    meta = ModelMeta(
+        image_size=config.image_size, grid=config.grid, latent_factor=factor, multitask=config.multitask,
+        tasks=TASKS if config.multitask else (config.tasks,), num_tasks=num_tasks, text_encoder=text_kind,
+        source="unigs train", train_config=asdict(config),
         # what the model knows: pipelines warn about names outside it (an unknown name finds nothing)
-        "vocabulary": list(vocabulary or []), "domain": data_domain(config),
-    }
-    return components
+        vocabulary=tuple(vocabulary or ()), domain=data_domain(config),
+    )
+    return UniGSComponents(*parts, meta, colormap_vae)
 
 
 def data_domain(config: TrainConfig) -> str:
@@ -105,7 +107,7 @@ def _load_vae(folder: str | None) -> AutoencoderKL:
 def write_checkpoint(folder: Path, config: TrainConfig, components: UniGSComponents,
                      ema_unet: torch.nn.Module, state: dict) -> None:
     """Fill the (temporary) checkpoint `folder`: the EMA weights for inference and `state` for resuming."""
-    meta = {**components.meta, "step": state["step"]}
+    meta = replace(components.meta, step=state["step"])
     if config.checkpoint_frozen == "copy":  # self-describing single file (VAE and text encoder inside)
         inference = type(components)(ema_unet, components.vae, components.text_encoder, components.tokenizer,
                                      components.scheduler, meta)
@@ -117,7 +119,7 @@ def write_checkpoint(folder: Path, config: TrainConfig, components: UniGSCompone
             if value not in (None, "scratch", "minilm") and Path(value).exists():
                 train_config[key] = str(Path(value).resolve())
         ckpt.save_weights(folder / EMA_UNET_FILE, ema_unet.state_dict(),
-                          {"meta": {**meta, "train_config": train_config}})
+                          {"meta": replace(meta, train_config=train_config).to_dict()})
     ckpt.save_training_state(folder, state)
 
 
@@ -127,9 +129,11 @@ def load_checkpoint_model(folder: str | Path) -> UniGSComponents:
     if (folder / INFERENCE_FILE).is_file():
         return load_unigs(folder / INFERENCE_FILE)
     tensors, info = ckpt.load_weights(folder / EMA_UNET_FILE)
-    meta = info["meta"]
+    meta = ModelMeta.from_dict(info.get("meta"), str(folder / EMA_UNET_FILE))
+    if meta.train_config is None:
+        raise ValueError(f"{folder / EMA_UNET_FILE}: meta.train_config is missing; it names the frozen parts")
     with torch.random.fork_rng():  # building the UNet before loading its weights must not move the RNG
-        components = build_components(config_from_dict(meta["train_config"], TrainConfig))
+        components = build_components(config_from_dict(meta.train_config, TrainConfig))
     components.unet.load_state_dict(tensors, strict=True)
     components.unet.eval()
     components.meta = meta
@@ -167,7 +171,8 @@ def part_sizes(config: TrainConfig) -> dict[str, int]:
     num_tasks = len(TASKS) if config.multitask else None
     init = Path(config.init)
     # a UniGS single file holds its configs
-    saved = read_unigs_header(init) if init.is_file() and init.suffix == ".safetensors" else None
+    header = read_unigs_header(init) if init.is_file() and init.suffix == ".safetensors" else None
+    saved = header[1] if header is not None else None
     unet_json, vae_json = init / "unet" / "config.json", Path(config.vae or init / "vae") / "config.json"
     if config.init == "scratch":
         unet_config = small_unet_config(**config.unet)

@@ -11,20 +11,17 @@ as one sentence in the status line, never as a traceback in the page.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it: no telemetry calls
+import gradio as gr
+import numpy as np
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-
-from unigs import editor, interactive  # noqa: E402
-from unigs.data.scenes import make_scene  # noqa: E402
+from unigs import editor, interactive
+from unigs.data.scenes import make_scene
 
 log = logging.getLogger("unigs.ui")
 
@@ -65,9 +62,8 @@ class App:
 
     def __init__(self, components: Any, out_dir: str | Path | None = None):
         self.components = components
-        self.meta = dict(getattr(components, "meta", None) or {})
-        self.side = int(self.meta.get("image_size", 512))
-        self.grid = int(self.meta.get("grid", 11))
+        self.meta = components.meta
+        self.side, self.grid = self.meta.image_size, self.meta.grid
         self.out_dir = Path(out_dir or tempfile.mkdtemp(prefix="unigs-ui-"))
         self.cancel_flags: dict[str, threading.Event] = {}
         self.multiple = interactive.size_multiple(components)

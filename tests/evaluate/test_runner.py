@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tiny_models import tiny_meta
 
 from unigs.evaluate import runner
 from unigs.evaluate.runner import NA_WEIGHTS, EvalConfig, evaluate, format_table, load_items, to_json
@@ -88,7 +89,7 @@ def test_oracle_scores_perfectly(monkeypatch):
 
     monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
     monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: _Oracle(task, last))
-    comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
+    comps = SimpleNamespace(meta=tiny_meta())
     result = evaluate(comps, EvalConfig(limit=3, steps=1), progress=False)
     m = result.metrics
     for task in ("inpainting", "synthesis", "referring", "entity"):
@@ -122,7 +123,7 @@ def test_things_and_stuff_are_scored_apart(monkeypatch):
 
     monkeypatch.setattr(runner, "sample_example", recording_sample)  # the name runner calls
     monkeypatch.setattr(runner, "pipeline_for_task", lambda task, comps: StuffOnly(task, last))
-    comps = SimpleNamespace(meta={"image_size": 32, "grid": 11})
+    comps = SimpleNamespace(meta=tiny_meta())
     result = evaluate(comps, EvalConfig(limit=6, steps=1, tasks=("referring", "entity", "synthesis")),
                       progress=False)
     for task in ("entity", "synthesis"):

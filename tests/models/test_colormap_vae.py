@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -52,7 +53,7 @@ def test_save_load_round_trip_keeps_the_colormap_decoder(tmp_path, single_file):
     path = save_unigs(components, tmp_path / ("m.safetensors" if single_file else "m"),
                       single_file=single_file)
     loaded = load_unigs(path)
-    assert loaded.meta[cmvae.META_FLAG] is True
+    assert loaded.meta.colormap_decoder is True
     assert loaded.colormap_vae is not None and loaded.colormap_vae.encoder is loaded.vae.encoder
     want = cmvae.decoder_state(components.colormap_vae)
     got = cmvae.decoder_state(loaded.colormap_vae)
@@ -75,11 +76,11 @@ def test_fp16_single_file_keeps_it(tmp_path):
 @pytest.mark.parametrize("single_file", [False, True])
 def test_models_without_one_load_as_before(tmp_path, single_file):
     components = tiny_components(seed=0)
-    components.meta = {**components.meta, cmvae.META_FLAG: True}  # a stale flag is not written
+    components.meta = dataclasses.replace(components.meta, colormap_decoder=True)  # stale: not written
     path = save_unigs(components, tmp_path / ("m.safetensors" if single_file else "m"),
                       single_file=single_file)
     loaded = load_unigs(path)
-    assert loaded.colormap_vae is None and cmvae.META_FLAG not in loaded.meta
+    assert loaded.colormap_vae is None and loaded.meta.colormap_decoder is False
 
 
 def test_a_flag_without_weights_is_refused(tmp_path):
@@ -90,6 +91,6 @@ def test_a_flag_without_weights_is_refused(tmp_path):
         header = f.metadata()
     tensors = {k: v for k, v in load_file(str(path)).items() if not k.startswith("colormap_decoder.")}
     save_file(tensors, str(path), metadata=header)
-    assert json.loads(header["unigs"])["meta"][cmvae.META_FLAG] is True
+    assert json.loads(header["unigs"])["meta"]["colormap_decoder"] is True
     with pytest.raises(ValueError, match="meta.colormap_decoder is True but it holds 0"):
         load_unigs(path)

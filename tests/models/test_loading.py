@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -78,7 +79,7 @@ def test_minilm_text_encoder_is_stored_as_a_reference(tiny, tmp_path, no_network
     from unigs.models.text import load_text_encoder
 
     tiny.tokenizer, tiny.text_encoder = load_text_encoder(None)
-    tiny.meta["text_encoder"] = {"kind": "minilm"}
+    tiny.meta = dataclasses.replace(tiny.meta, text_encoder="minilm")
     save_unigs(tiny, tmp_path / "m")
     save_unigs(tiny, tmp_path / "m.safetensors", single_file=True)
     assert not (tmp_path / "m" / "text_encoder").exists()
@@ -95,17 +96,17 @@ def test_sd_folder_loads_unchanged(sd_folder, tiny_sd, no_network):
     _assert_same_weights(sd.vae, tiny_sd.vae)
     _assert_same_weights(sd.text_encoder, tiny_sd.text_encoder)
     assert type(sd.scheduler).__name__ == "DDIMScheduler"
-    assert sd.meta["latent_factor"] == 4 and sd.meta["image_size"] == 32
+    assert sd.meta.latent_factor == 4 and sd.meta.image_size == 32
 
 
 def test_sd_inpaint_folder_is_widened_by_load_unigs(sd_folder, tiny_sd, no_network):
     unigs = load_unigs(sd_folder, num_tasks=4)
     assert (unigs.unet.config.in_channels, unigs.unet.config.out_channels) == (13, 8)
-    assert unigs.meta["multitask"] and unigs.meta["num_tasks"] == 4
+    assert unigs.meta.multitask and unigs.meta.num_tasks == 4
     assert not unigs.unet.class_embedding.weight.any()
     assert torch.equal(unigs.unet.conv_in.weight[:, 8], tiny_sd.unet.conv_in.weight[:, 4])
     single = load_unigs(sd_folder, num_tasks=None)
-    assert single.unet.class_embedding is None and not single.meta["multitask"]
+    assert single.unet.class_embedding is None and not single.meta.multitask
 
 
 def test_missing_paths_name_what_is_missing(tmp_path, sd_folder):

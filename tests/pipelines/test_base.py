@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_pipeline_for_task_and_unknown_task(components):
     for task, cls in PIPELINES.items():
         pipe = pipeline_for_task(task, components)
         assert type(pipe) is cls and pipe.task == task
-        assert pipe.meta["image_size"] == 32
+        assert pipe.meta.image_size == 32
     with pytest.raises(ValueError, match="'panoptic'"):
         pipeline_for_task("panoptic", components)
 
@@ -110,7 +111,7 @@ def test_names_outside_the_model_vocabulary_are_warned_about(components, scene):
     pipe = UniGSReferringPipeline.from_components(components)
     pipe.set_progress_bar_config(disable=True)
     assert pipe.warn_unknown_names([["dog"]]) == []  # no vocabulary in the meta: nothing to say
-    pipe.meta = {**pipe.meta, "vocabulary": ["ball", "sky"], "domain": "procedural scenes"}
+    pipe.meta = dataclasses.replace(pipe.meta, vocabulary=("ball", "sky"), domain="procedural scenes")
     with pytest.warns(UserWarning, match=r"does not know 'dog'.*knows: ball, sky"):
         pipe(["Ball", "dog"], image, coarse, num_inference_steps=1, output_type="np")
     assert pipe.warn_unknown_names([["BALL "], ["sky"]]) == []

@@ -16,7 +16,7 @@ def _with_white_decoder(components) -> UniGSComponents:
     """The same components plus a colormap decoder that paints every pixel white (255)."""
     white = cmvae.attach(components.vae, constant_decoder_vae(components.vae))
     return UniGSComponents(components.unet, components.vae, components.text_encoder, components.tokenizer,
-                           components.scheduler, dict(components.meta), white)
+                           components.scheduler, components.meta, white)
 
 
 def _run(pipe: UniGSPipeline, image, coarse):

@@ -3,6 +3,7 @@ prompt, precomputed prompt embeddings, return_dict, and save_pretrained / from_p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -99,14 +100,14 @@ PINNED_SLICE = [0.4353, 0.3608, 0.4118, 0.2706, 0.4039, 0.4078, 0.4314, 0.3529, 
 
 def test_save_pretrained_round_trip_keeps_meta_and_weights(components, tmp_path, no_network_sockets):
     pipe = UniGSEntityPipeline.from_components(components)
-    pipe.meta["vocabulary"] = ["ball", "sky"]
+    pipe.meta = dataclasses.replace(pipe.meta, vocabulary=("ball", "sky"))
     pipe.save_pretrained(tmp_path / "saved")
     index = json.loads((tmp_path / "saved" / "model_index.json").read_text())
     assert index["meta"]["vocabulary"] == ["ball", "sky"]
     assert index["_class_name"] == ["UniGSEntityPipeline", "UniGSEntityPipeline"]
     loaded = UniGSReferringPipeline.from_pretrained(tmp_path / "saved")  # any UniGS class reads it
     assert loaded.meta == pipe.meta
-    assert loaded.meta["tasks"] == ["inpainting", "synthesis", "referring", "entity"]
+    assert loaded.meta.tasks == ("inpainting", "synthesis", "referring", "entity")
     for name in ("unet", "vae", "text_encoder"):
         a, b = getattr(pipe, name).state_dict(), getattr(loaded, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a)
@@ -119,7 +120,7 @@ def test_diffusion_pipeline_from_pretrained_builds_the_unigs_class(components, t
     with pytest.raises(ValueError, match=r"(?s)UniGSEntityPipeline\.py.*trust_remote_code=True"):
         DiffusionPipeline.from_pretrained(tmp_path / "saved")
     pipe = DiffusionPipeline.from_pretrained(tmp_path / "saved", trust_remote_code=True)
-    assert type(pipe).__name__ == "UniGSEntityPipeline" and pipe.meta == dict(components.meta)
+    assert type(pipe).__name__ == "UniGSEntityPipeline" and pipe.meta == components.meta
 
 
 def test_from_pretrained_widens_an_sd_inpainting_folder(tmp_path, scene):

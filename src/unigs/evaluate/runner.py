@@ -169,8 +169,7 @@ def evaluate(components: Any, config: EvalConfig, progress: bool = True, device:
     `on_example(task, item, example, output)`, when given, sees every example and its pipeline output
     (the demo's result sheet is built this way).
     """
-    size = int(components.meta.get("image_size", 128))
-    grid = int(components.meta.get("grid", 11))
+    size, grid = components.meta.image_size, components.meta.grid
     held = load_items(config, size)
     items, vocabulary = held.items, held.vocabulary
     if not items:

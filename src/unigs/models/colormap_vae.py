@@ -9,7 +9,7 @@ half with `vae` and its colormap half with `colormap_vae`.
 
 `colormap_vae` is an ``AutoencoderKL`` whose ``encoder`` and ``quant_conv`` are the model VAE's own modules
 (shared, not copied) and whose ``post_quant_conv`` and ``decoder`` are the fine-tuned ones; a model file
-stores only those under the key prefix :data:`PREFIX` with ``meta["colormap_decoder"] = True``.
+stores only those under the key prefix :data:`PREFIX` with ``meta.colormap_decoder = True``.
 
 :func:`decode_colormaps` is the one place where a colormap latent becomes pixels (pipelines, eval through
 the pipelines, `benchmarks/ceiling.py`).
@@ -17,12 +17,15 @@ the pipelines, `benchmarks/ceiling.py`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from diffusers import AutoencoderKL
 
+from unigs.models.meta import ModelMeta
+
 PREFIX = "colormap_decoder"  # key prefix of the decoder's tensors inside a single-file UniGS model
-META_FLAG = "colormap_decoder"  # meta key: True when the model carries a colormap decoder
 DECODER_PARTS = ("post_quant_conv.", "decoder.")  # what the fine-tune changes; the rest is the model VAE's
 ENCODER_PARTS = ("encoder.", "quant_conv.")
 
@@ -37,11 +40,10 @@ def decode_colormaps(vae: AutoencoderKL, latents: torch.Tensor,
     return decode_latents(decoder, latents.to(decoder.dtype))
 
 
-def flagged_meta(meta: dict, colormap_vae: AutoencoderKL | None) -> dict:
+def flagged_meta(meta: ModelMeta, colormap_vae: AutoencoderKL | None) -> ModelMeta:
     """`meta` to save beside a model: ``colormap_decoder`` is True exactly when `colormap_vae` is saved
-    with it (absent otherwise, so models without one keep their meta unchanged)."""
-    meta = {k: v for k, v in dict(meta or {}).items() if k != META_FLAG}
-    return {**meta, META_FLAG: True} if colormap_vae is not None else meta
+    with it (a stale flag never promises a decoder the file does not hold)."""
+    return dataclasses.replace(meta, colormap_decoder=colormap_vae is not None)
 
 
 def same_encoder(vae: AutoencoderKL, other: AutoencoderKL) -> bool:

@@ -3,7 +3,8 @@
 `unigs.models.loading` reads every header and weight through here, so a damaged model is a `ValueError`
 naming the file and what is wrong with it (never a KeyError from deep inside, nor a misleading hint):
 
-- `unigs.json` that is truncated / not JSON, not an object, of another format, or without a `meta` object;
+- `unigs.json` that is truncated / not JSON, not an object, of another format or version, or without a
+  usable `meta` object (`unigs.models.meta.ModelMeta`, strict: unknown and missing keys are named);
 - a `.safetensors` file that cannot be opened (truncated, empty, not safetensors at all) or whose UniGS
   header is damaged;
 - weights that do not fit the configured model (missing/unexpected keys, other shapes);
@@ -19,42 +20,57 @@ from typing import Any
 import torch
 
 from unigs.io import check_input_file
+from unigs.models.meta import ModelMeta
 
 FORMAT = "unigs"
+FORMAT_VERSION = 1  # the layout below; ModelMeta's optional fields load older version-1 files unchanged
+UNIGS_JSON = "unigs.json"  # a model folder's description: {"format", "version", "meta"}
 
 
-def check_meta(meta: Any, source: str) -> dict:
-    """`meta` if it is a dict whose known keys have usable types, else a ValueError naming `source`."""
-    if not isinstance(meta, dict):
-        raise ValueError(f"{source}: 'meta' must be an object, is {type(meta).__name__}")
-    text = meta.get("text_encoder")
-    if text is not None and not isinstance(text, dict):
-        raise ValueError(f"{source}: meta.text_encoder must be an object, is {text!r}")
-    for key in ("image_size", "grid", "latent_factor"):
-        value = meta.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{source}: meta.{key} must be a positive integer, is {value!r}")
-    if not isinstance(meta.get("colormap_decoder", False), bool):
-        raise ValueError(f"{source}: meta.colormap_decoder must be true or false, "
-                         f"is {meta['colormap_decoder']!r}")
-    return meta
+# ---------------------------------------------------------------- the one description, written and parsed
+# A folder's unigs.json and a single file's UniGS header hold the same object (format, version, meta); the
+# single file adds the configs of its parts. Both writers call describe(), both readers parse_description().
+
+def describe(meta: ModelMeta, **configs: Any) -> dict[str, Any]:
+    """The JSON object that describes a model: format, version, meta, plus `configs` (single file only)."""
+    return {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta.to_dict(), **configs}
 
 
-def read_unigs_json(path: Path) -> dict:
-    """The `{"format", "version", "meta"}` object of a model folder's `unigs.json`, checked."""
+def write_unigs_json(folder: Path, meta: ModelMeta) -> Path:
+    """Write `folder/unigs.json` (:func:`describe`); returns its path."""
+    path = Path(folder) / UNIGS_JSON
+    path.write_text(json.dumps(describe(meta), indent=2, default=str) + "\n")
+    return path
+
+
+def single_file_header(meta: ModelMeta, **configs: Any) -> dict[str, str]:
+    """The string metadata of a single-file model: the format marker and the description as JSON."""
+    return {"format": FORMAT, FORMAT: json.dumps(describe(meta, **configs), default=str)}
+
+
+def parse_description(info: Any, source: str) -> tuple[ModelMeta, dict]:
+    """`(meta, info)` of a description object read from `source`; a ValueError naming `source` when it is
+    not an object, has another version, or lacks a usable meta (`ModelMeta.from_dict`, strict)."""
+    if not isinstance(info, dict):
+        raise ValueError(f"{source} must hold a JSON object, holds {type(info).__name__}")
+    if info.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        raise ValueError(f"{source} has UniGS format version {info['version']!r}; this unigs reads version "
+                         f"{FORMAT_VERSION}")
+    if "meta" not in info:
+        raise ValueError(f"{source} has no 'meta' object (image_size, grid, tasks, ...); re-save the model")
+    return ModelMeta.from_dict(info["meta"], source), info
+
+
+def read_unigs_json(path: Path) -> tuple[ModelMeta, dict]:
+    """`(meta, info)` of a model folder's `unigs.json`, checked (:func:`parse_description`)."""
     path = check_input_file(path, "model description")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is damaged (not valid JSON: {err}); re-save the model") from None
-    if not isinstance(info, dict):
-        raise ValueError(f"{path} must hold a JSON object, holds {type(info).__name__}")
-    if info.get("format") != FORMAT:
+    if isinstance(info, dict) and info.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} has format {info.get('format')!r}, expected {FORMAT!r}")
-    if "meta" not in info:
-        raise ValueError(f"{path} has no 'meta' object (image_size, grid, tasks, ...); re-save the model")
-    check_meta(info["meta"], str(path))
-    return info
+    return parse_description(info, str(path))
 
 
 def safetensors_header(path: Path) -> dict:
@@ -69,8 +85,9 @@ def safetensors_header(path: Path) -> dict:
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
 
 
-def read_unigs_header(path: Path) -> dict | None:
-    """The UniGS description inside a single-file model, None for another (e.g. SD) safetensors file."""
+def read_unigs_header(path: Path) -> tuple[ModelMeta, dict] | None:
+    """`(meta, info)` of the UniGS description inside a single-file model (info holds the parts' configs),
+    None for another (e.g. SD) safetensors file."""
     header = safetensors_header(path)
     if header.get("format") != FORMAT:
         return None
@@ -78,15 +95,11 @@ def read_unigs_header(path: Path) -> dict | None:
         info = json.loads(header[FORMAT])
     except (KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"model file {path} has a damaged UniGS header: {err}") from None
-    if not isinstance(info, dict):
-        raise ValueError(f"model file {path}: the UniGS header must be a JSON object")
-    if "meta" not in info:
-        raise ValueError(f"model file {path} has no 'meta' in its UniGS header; re-save the model")
-    check_meta(info["meta"], f"model file {path}")
+    meta, info = parse_description(info, f"model file {path}")
     for key in ("unet_config", "vae_config", "scheduler_config"):
         if not isinstance(info.get(key), dict):
             raise ValueError(f"model file {path}: its UniGS header lacks the {key} object")
-    return info
+    return meta, info
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:

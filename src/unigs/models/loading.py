@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,12 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
 from safetensors.torch import save_file
 from torch import nn
 
-from unigs.conditions import TASKS
 from unigs.models import colormap_vae as cmvae
 from unigs.models import files
-from unigs.models.text import MINILM, check_tokenizer_files, load_text_encoder
+from unigs.models.files import UNIGS_JSON
+from unigs.models.meta import MINILM, ModelMeta, meta_of_unet
+from unigs.models.text import check_tokenizer_files, load_text_encoder
 from unigs.models.unet import SD_INPAINT_IN_CHANNELS, widen_unet
-from unigs.models.vae import latent_factor
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # SD-1.5's noise schedule (scheduler/scheduler_config.json of runwayml/stable-diffusion-inpainting) with
 # DDIM, the paper's sampler (Table 10).
@@ -79,12 +77,10 @@ def default_scheduler(noise_schedule: str = "sd15") -> DDIMScheduler:
 class UniGSComponents:
     """Everything a UniGS pipeline needs.
 
-    unet: 13 in / 8 out ``UNet2DConditionModel`` (task id as ``class_labels`` when ``meta["multitask"]``).
+    unet: 13 in / 8 out ``UNet2DConditionModel`` (task id as ``class_labels`` when ``meta.multitask``).
     vae: ``AutoencoderKL`` (Υ), text_encoder + tokenizer (τ, 77 tokens), scheduler: any diffusers scheduler.
-    meta: ``image_size`` (px), ``grid`` (palette grid b), ``latent_factor`` (VAE downsampling),
-    ``multitask`` (bool), ``tasks`` (task names, index = task id), ``num_tasks``, ``text_encoder``
-    (``{"kind": "minilm" | "saved" | "path", ...}``), ``colormap_decoder`` (True when ``colormap_vae`` is
-    saved with the model), and free-form provenance (``source``...).
+    meta: the model's facts (`unigs.models.meta.ModelMeta`: image_size, grid, tasks, text encoder kind,
+    vocabulary, provenance ...).
     colormap_vae: optional ``AutoencoderKL`` that decodes the colormap half (`unigs.models.colormap_vae`:
     the model VAE's encoder, a decoder fine-tuned on colormaps); None: ``vae`` decodes both halves.
     """
@@ -94,15 +90,12 @@ class UniGSComponents:
     text_encoder: nn.Module
     tokenizer: Any
     scheduler: Any
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: ModelMeta
     colormap_vae: AutoencoderKL | None = None
 
 
 # --------------------------------------------------------------------------------------------- helpers
 
-UNIGS_JSON = "unigs.json"
-FORMAT = "unigs"
-FORMAT_VERSION = 1
 _WEIGHT_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 
 
@@ -146,20 +139,6 @@ def _load_scheduler(folder: Path) -> Any:
     return cls.from_config(cfg)
 
 
-def _meta_for_sd(unet: UNet2DConditionModel, vae: AutoencoderKL, source: str, num_tasks: int | None) -> dict:
-    factor = latent_factor(vae)
-    return {
-        "image_size": int(unet.config.sample_size) * factor,
-        "grid": 11,
-        "latent_factor": factor,
-        "multitask": num_tasks is not None,
-        "tasks": list(TASKS),
-        "num_tasks": num_tasks,
-        "text_encoder": {"kind": "saved"},
-        "source": source,
-    }
-
-
 # ------------------------------------------------------------------------------------ Stable Diffusion
 
 
@@ -183,7 +162,7 @@ def load_stable_diffusion(
         scheduler = DDIMScheduler.from_config(_load_scheduler(path / "scheduler").config)
     else:
         unet, vae, text_encoder, tokenizer, scheduler = _load_sd_single_file(path, config_dir)
-    meta = _meta_for_sd(unet, vae, str(path), num_tasks=None)
+    meta = meta_of_unet(unet, vae, str(path))
     return UniGSComponents(unet, vae, text_encoder.eval(), tokenizer, scheduler, meta)
 
 
@@ -258,21 +237,21 @@ def load_unigs(
             f"{sd.unet.config.in_channels}"
         )
     sd.unet = widen_unet(sd.unet, num_tasks=num_tasks)
-    sd.meta = _meta_for_sd(sd.unet, sd.vae, str(path), num_tasks)
+    sd.meta = meta_of_unet(sd.unet, sd.vae, str(path))
     return sd
 
 
 def _load_unigs_folder(path: Path) -> UniGSComponents:
-    meta = files.read_unigs_json(path / UNIGS_JSON)["meta"]
+    meta, _ = files.read_unigs_json(path / UNIGS_JSON)
     unet = _from_pretrained(UNet2DConditionModel, path, "unet")
     vae = _from_pretrained(AutoencoderKL, path, "vae")
     files.check_finite_weights(unet, "unet", path)
     files.check_finite_weights(vae, "vae", path)
     colormap_vae = None
-    if meta.get(cmvae.META_FLAG):
+    if meta.colormap_decoder:
         colormap_vae = cmvae.attach(vae, _from_pretrained(AutoencoderKL, path, "colormap_vae"),
                                     str(path / "colormap_vae"))
-    if _text_kind(meta) == MINILM:
+    if meta.text_encoder == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
         _require(path / "text_encoder", "text encoder subfolder")
@@ -281,21 +260,18 @@ def _load_unigs_folder(path: Path) -> UniGSComponents:
     return UniGSComponents(unet, vae, text_encoder, tokenizer, scheduler, meta, colormap_vae)
 
 
-def _text_kind(meta: dict) -> str:
-    return (meta.get("text_encoder") or {}).get("kind", "saved")
-
-
 def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file: bool = False,
                dtype: torch.dtype | None = None) -> Path:
     """Save ``components`` for :func:`load_unigs`; returns the written path.
 
     Folder (default): ``unigs.json`` (format, version, meta), ``unet/`` ``vae/`` (safetensors),
-    ``scheduler/``, and ``text_encoder/`` + ``tokenizer/`` unless ``meta["text_encoder"]["kind"] ==
-    "minilm"`` (then only the reference is stored: the weights come from the installed package).
+    ``scheduler/``, and ``text_encoder/`` + ``tokenizer/`` unless ``meta.text_encoder == "minilm"``
+    (then only the reference is stored: the weights come from the installed package).
     ``single_file=True``: one ``.safetensors`` (path must end in it) with tensors prefixed ``unet.``,
     ``vae.``, ``text_encoder.`` and every config (and the tokenizer files) in its metadata.
     A ``colormap_vae`` is saved too (folder: ``colormap_vae/``; single file: its decoder under the prefix
-    ``colormap_decoder.``), flagged by ``meta["colormap_decoder"] = True``.
+    ``colormap_decoder.``), flagged by ``meta.colormap_decoder = True``.
+    Both write the same description (`unigs.models.files.describe`: format, version, meta).
     ``dtype`` (single file only, e.g. ``torch.float16`` to halve the size of a shipped model): floating-point
     tensors are stored in it; loading copies them back into the model's own fp32 parameters.
     """
@@ -310,12 +286,10 @@ def save_unigs(components: UniGSComponents, path: str | os.PathLike, single_file
     components.scheduler.save_pretrained(path / "scheduler")
     if components.colormap_vae is not None:
         components.colormap_vae.save_pretrained(path / "colormap_vae", safe_serialization=True)
-    if _text_kind(components.meta) != MINILM:
+    if components.meta.text_encoder != MINILM:
         components.text_encoder.save_pretrained(path / "text_encoder", safe_serialization=True)
         components.tokenizer.save_pretrained(path / "tokenizer")
-    meta = cmvae.flagged_meta(components.meta, components.colormap_vae)
-    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta}
-    (path / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    files.write_unigs_json(path, cmvae.flagged_meta(components.meta, components.colormap_vae))
     return path
 
 
@@ -326,20 +300,18 @@ def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype
     if path.suffix != ".safetensors":
         raise ValueError(f"a single-file UniGS model must end in .safetensors, is {path.name!r}")
     parts: dict[str, nn.Module] = {"unet": components.unet, "vae": components.vae}
-    info: dict[str, Any] = {
-        "version": FORMAT_VERSION,
-        "meta": cmvae.flagged_meta(components.meta, components.colormap_vae),
+    configs: dict[str, Any] = {
         "unet_config": json.loads(components.unet.to_json_string()),
         "vae_config": json.loads(components.vae.to_json_string()),
         "scheduler_config": json.loads(components.scheduler.to_json_string()),
     }
-    if _text_kind(components.meta) != MINILM:
+    if components.meta.text_encoder != MINILM:
         te = components.text_encoder
         parts["text_encoder"] = te
-        info["text_encoder"] = {"class": type(te).__name__, "config": te.config.to_dict()}
+        configs["text_encoder"] = {"class": type(te).__name__, "config": te.config.to_dict()}
         with tempfile.TemporaryDirectory() as tmp:
             components.tokenizer.save_pretrained(tmp)
-            info["tokenizer_files"] = {p.name: p.read_text(encoding="utf-8") for p in Path(tmp).iterdir()}
+            configs["tokenizer_files"] = {p.name: p.read_text(encoding="utf-8") for p in Path(tmp).iterdir()}
     def stored(value: torch.Tensor) -> torch.Tensor:
         value = value.detach().cpu()
         return (value.to(dtype) if dtype is not None and value.is_floating_point() else value).contiguous()
@@ -354,7 +326,7 @@ def _save_unigs_file(components: UniGSComponents, path: Path, dtype: torch.dtype
                         for k, v in cmvae.decoder_state(components.colormap_vae).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_path = path.with_name(path.name + ".tmp")
-    header = {"format": FORMAT, FORMAT: json.dumps(info, default=str)}
+    header = files.single_file_header(cmvae.flagged_meta(components.meta, components.colormap_vae), **configs)
     save_file(tensors, str(tmp_path), metadata=header)
     os.replace(tmp_path, path)  # atomic: never a half-written checkpoint under the final name
     return path
@@ -365,20 +337,19 @@ def _split(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Ten
 
 
 def _load_unigs_file(path: Path) -> UniGSComponents:
-    info = files.read_unigs_header(path)
+    meta, info = files.read_unigs_header(path)
     tensors = files.load_tensors(path)
     with torch.random.fork_rng():  # random init before load_state_dict must not move the caller's RNG
         unet = UNet2DConditionModel.from_config(info["unet_config"])
         vae = AutoencoderKL.from_config(info["vae_config"])
     files.load_weights_into(unet, _split(tensors, "unet"), "unet", path)
     files.load_weights_into(vae, _split(tensors, "vae"), "vae", path)
-    meta = info["meta"]
     decoder = _split(tensors, cmvae.PREFIX)
-    if bool(meta.get(cmvae.META_FLAG)) != bool(decoder):
-        raise ValueError(f"model file {path}: meta.{cmvae.META_FLAG} is {meta.get(cmvae.META_FLAG)!r} but "
+    if meta.colormap_decoder != bool(decoder):
+        raise ValueError(f"model file {path}: meta.colormap_decoder is {meta.colormap_decoder} but "
                          f"it holds {len(decoder)} '{cmvae.PREFIX}.' tensors; re-save the model")
     colormap_vae = cmvae.from_decoder_state(vae, decoder, str(path)) if decoder else None
-    if _text_kind(meta) == MINILM:
+    if meta.text_encoder == MINILM:
         tokenizer, text_encoder = load_text_encoder(None)
     else:
         import transformers

@@ -41,14 +41,15 @@ def load_text_encoder(path: str | os.PathLike | None = None) -> tuple[object, nn
     path: ``None`` or ``"minilm"`` → the offline MiniLM; a folder with ``config.json`` (+ tokenizer files)
     → that model (CLIPTextModel when the config says ``clip_text_model``, else ``AutoModel``); an SD
     diffusers folder → its ``text_encoder/`` and ``tokenizer/`` subfolders.
-    Raises FileNotFoundError naming the missing folder or file.
+    Raises FileNotFoundError naming the missing folder or file. Every read is ``local_files_only``: no hub
+    call, whatever the environment says (nothing here sets HF_HUB_OFFLINE).
     """
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer, CLIPTextModel
 
     if path is None or str(path) == MINILM:
         folder = minilm_path()
-        return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+        return (AutoTokenizer.from_pretrained(folder, local_files_only=True),
+                AutoModel.from_pretrained(folder, local_files_only=True).eval())
 
     folder = Path(path)
     if not folder.is_dir():

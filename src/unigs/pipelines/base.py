@@ -26,6 +26,7 @@ from unigs.checks import check_number
 from unigs.conditions import TASK_IDS, check_task, control_source, prompt_for
 from unigs.io import check_image_size
 from unigs.models.layout import copied_half, mask_to_latent
+from unigs.models.meta import ModelMeta, meta_of_unet
 from unigs.pipelines import core, frame, saving
 from unigs.pipelines.inputs import check_output_type, format_images
 from unigs.pipelines.task import UNTRAINED_COLORMAP_WARNING, TaskRunner
@@ -61,7 +62,7 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
     `tokenizer` (CLIP or MiniLM), `scheduler` (any diffusers scheduler; DDIM by default); optional
     `colormap_vae` (`AutoencoderKL` whose decoder was fine-tuned on colormaps, `unigs.models.colormap_vae`:
     it decodes the colormap half, `vae` the image half; None: `vae` decodes both); `meta` (the model's
-    description: `image_size`, `grid`, `tasks`, ...; `unigs.models.loading.UniGSComponents`).
+    facts: `unigs.models.meta.ModelMeta`, or its saved dict form; None: what follows from `unet` and `vae`).
     """
 
     task: ClassVar[str] = ""
@@ -90,13 +91,12 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         cls.known_half = copied_half(cls.task) if cls.task in TASK_IDS else None
 
     def __init__(self, unet: Any, vae: Any, text_encoder: Any, tokenizer: Any, scheduler: Any,
-                 meta: dict | None = None, colormap_vae: Any = None):
+                 meta: ModelMeta | dict | None = None, colormap_vae: Any = None):
         super().__init__()
         check_task(self.task)
         self.register_modules(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
                               scheduler=scheduler, colormap_vae=colormap_vae)
-        # meta travels in model_index.json, so save_pretrained/from_pretrained keep it
-        self.register_to_config(meta=dict(meta or {}))
+        self.meta = meta
         # VAE latent factor: each extra encoder block halves the resolution.
         self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
         self._interrupt = False
@@ -104,12 +104,19 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
         self._num_timesteps = 0
 
     @property
-    def meta(self) -> dict:
-        return self.config.meta
+    def meta(self) -> ModelMeta:
+        """The model's facts (`unigs.models.meta.ModelMeta`); set it to a ModelMeta (or its dict form)."""
+        return self._meta
 
     @meta.setter
-    def meta(self, value: dict) -> None:
-        self.register_to_config(meta=dict(value or {}))
+    def meta(self, value: ModelMeta | dict | None) -> None:
+        if value is None:
+            value = meta_of_unet(self.unet, self.vae)
+        elif not isinstance(value, ModelMeta):  # the dict diffusers reads back from model_index.json
+            value = ModelMeta.from_dict(value, f"the meta of {type(self).__name__}")
+        self._meta = value
+        # the dict form travels in model_index.json, so save_pretrained/from_pretrained keep it
+        self.register_to_config(meta=value.to_dict())
 
     @classmethod
     def from_components(cls, components: Any) -> UniGSPipeline:
@@ -143,9 +150,8 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
 
     @property
     def default_size(self) -> int:
-        """The model's working resolution (px): `meta["image_size"]`, else UNet sample size × VAE factor."""
-        size = (self.meta or {}).get("image_size")
-        return int(size) if size else int(self.unet.config.sample_size) * self.vae_scale_factor
+        """The model's working resolution (px): `meta.image_size`."""
+        return self.meta.image_size
 
     def working_frame(self, height: int, width: int, box_height: int | None = None,
                       box_width: int | None = None) -> frame.WorkFrame:
@@ -211,11 +217,11 @@ class UniGSPipeline(TaskRunner, DiffusionPipeline):
     def warn_unknown_names(self, names: list[list[str]]) -> list[str]:
         """Warn (and return them) about names outside the vocabulary in the model's meta: the model never
         saw them, so it will most likely find or draw nothing for them. Silent for models without one."""
-        vocabulary = list(self.meta.get("vocabulary") or [])
+        vocabulary = self.meta.vocabulary
         known = {v.strip().lower() for v in vocabulary}
         unknown = sorted({n for ns in names for n in ns if n.strip().lower() not in known}) if known else []
         if unknown:
-            domain = self.meta.get("domain", "its training data")
+            domain = self.meta.domain or "its training data"
             warnings.warn(f"the model does not know {', '.join(map(repr, unknown))}; it was trained on "
                           f"{domain} and knows: {', '.join(vocabulary)}", UserWarning, stacklevel=3)
         return unknown

@@ -72,7 +72,7 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
 
     def _inpainter(self) -> UniGSInpaintPipeline:
         pipe = UniGSInpaintPipeline(**self.components)
-        pipe.meta = dict(self.meta)
+        pipe.meta = self.meta
         pipe.set_progress_bar_config(**getattr(self, "_progress_bar_config", {}))
         return pipe
 
@@ -91,7 +91,7 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         kwargs["output_type"] = "np"
         out = self._inpainter()(names, image, mask_image, num_inference_steps=num_inference_steps,
                                 guidance_scale=guidance_scale, **kwargs)
-        grid = int(self.meta.get("grid", 11))
+        grid = self.meta.grid
         h, w = out.images.shape[1:3]
         guides = np.stack([palette.encode(m, grid=grid) if len(m) else np.zeros((h, w, 3), np.uint8)
                            for m in out.masks])
@@ -145,7 +145,7 @@ class UniGSGuidedInpaintPipeline(UniGSPipeline):
         hole = to_mask_batch(mask_image, batch, images.shape[1:3])
         names = to_names_batch(names, batch)
         check_number("resample_jumps", resample_jumps, low=0, integer=True)
-        grid = int(self.meta.get("grid", 11))
+        grid = self.meta.grid
         onestep, n = None, num_images_per_prompt
         common = {"negative_prompt": negative_prompt, "height": height, "width": width,
                   "generator": generator, "eta": eta, "prompt": prompt,

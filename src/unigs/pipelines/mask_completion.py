@@ -148,7 +148,7 @@ class UniGSMaskCompletionPipeline(UniGSPipeline):
         batch, h, w = images.shape[:3]
         known = to_mask_batch(known_mask, batch, (h, w), name="known mask")
         check_number("resample_jumps", resample_jumps, low=0, integer=True)
-        grid = int(self.meta.get("grid", 11))
+        grid = self.meta.grid
         partials = [masks] if batch == 1 else list(masks)
         if len(partials) != batch:
             raise ValueError(f"masks gives {len(partials)} partial segmentations for {batch} images")

@@ -25,6 +25,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from unigs.models.colormap_vae import flagged_meta
+from unigs.models.files import write_unigs_json
+
 # diffusers' download/variant options that mean nothing for local files: accepted, ignored
 _IGNORED = {"local_files_only", "use_safetensors", "low_cpu_mem_usage", "safety_checker",
             "feature_extractor", "requires_safety_checker", "cache_dir", "force_download", "proxies"}
@@ -65,14 +68,10 @@ from unigs.pipelines import {cls}  # noqa: F401
 def finish_saved_folder(pipe: Any, folder: str | os.PathLike) -> Path:
     """After diffusers' `save_pretrained`: add `unigs.json` and the class module, point
     `model_index.json` at it (module docstring). Returns the folder."""
-    from unigs.models.colormap_vae import flagged_meta
-    from unigs.models.loading import FORMAT, FORMAT_VERSION, UNIGS_JSON
-
     folder = Path(folder)
     cls = type(pipe).__name__
     meta = flagged_meta(pipe.meta, getattr(pipe, "colormap_vae", None))  # colormap_vae/ is read back
-    info = {"format": FORMAT, "version": FORMAT_VERSION, "meta": meta}
-    (folder / UNIGS_JSON).write_text(json.dumps(info, indent=2, default=str) + "\n")
+    write_unigs_json(folder, meta)  # the same description as save_unigs writes (unigs.models.files)
     (folder / f"{cls}.py").write_text(SHIM_SOURCE.format(cls=cls))
     index_path = folder / "model_index.json"
     index = json.loads(index_path.read_text())
