@@ -49,44 +49,33 @@ def tiny_vae_config(**overrides) -> dict:
     return small_vae_config(**{**config, **overrides})
 
 
-def tiny_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
-    """(MiniLM tokenizer, random 2-layer 32-d BertModel) — offline, seeded."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+def _tiny_text(model_name: str, config_name: str, seed: int, **extra) -> tuple[object, torch.nn.Module]:
+    """(MiniLM tokenizer, a seeded random 2-layer 32-d `transformers` text model) — offline."""
+    import transformers
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=TINY_TEXT_DIM,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=37,
-        max_position_embeddings=128,
-    )
+    config = getattr(transformers, config_name)(
+        vocab_size=tokenizer.vocab_size, hidden_size=TINY_TEXT_DIM, intermediate_size=37,
+        num_hidden_layers=2, num_attention_heads=4, **extra)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        encoder = BertModel(config).eval()
+        encoder = getattr(transformers, model_name)(config).eval()
     return tokenizer, encoder
+
+
+def tiny_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
+    """(MiniLM tokenizer, random 2-layer 32-d BertModel) — offline, seeded."""
+    return _tiny_text("BertModel", "BertConfig", seed, max_position_embeddings=128)
 
 
 def tiny_clip_text_encoder(seed: int = 0) -> tuple[object, torch.nn.Module]:
     """(MiniLM tokenizer, random 2-layer 32-d CLIPTextModel) — SD's text-encoder class, offline, seeded."""
-    from transformers import AutoTokenizer, CLIPTextConfig, CLIPTextModel
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-    config = CLIPTextConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=TINY_TEXT_DIM,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=77,
-        bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.sep_token_id,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        encoder = CLIPTextModel(config).eval()
-    return tokenizer, encoder
+    return _tiny_text("CLIPTextModel", "CLIPTextConfig", seed, max_position_embeddings=77,
+                      bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id)
 
 
 def tiny_components(seed: int = 0, num_tasks: int | None = 4) -> UniGSComponents:
