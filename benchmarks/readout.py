@@ -6,11 +6,13 @@ crisp, things are faint, washed-out blobs, which the codec's settings can fragme
 benchmark asks whether other settings read such maps better (issue 16):
 
 1. `unigs eval`'s own loop (`unigs.evaluate.runner.evaluate`: the same scenes, coarse masks, names and seeds
-   as `unigs eval --split S --limit N --seed K`) runs the referring and entity pipelines once per example at
-   their defaults; each example's predicted colormap *before* Φ (`out.colormaps`, referring's already black
-   outside m_c) is cached with its targets in `--cache-dir`, keyed by the model file, split, limit and seed.
+   as `unigs eval --split S --limit N --seed K`) runs the referring, entity and inpainting pipelines once per
+   example at their defaults; each example's predicted colormap *before* Φ (`out.colormaps`, already black
+   outside m_c for referring and inpainting) is cached with its targets in `--cache-dir`, keyed by the model
+   file, split, limit and seed.
 2. Each setting of the grid re-reads every cached map as the pipelines do (`UniGSPipeline.masks_from_
-   colormaps`: referring inside m_c, background dropped; entity background kept, then made non-overlapping)
+   colormaps`: referring and inpainting inside m_c, background dropped; entity background kept, then made
+   non-overlapping)
    and scores it with `unigs eval`'s metric code (`unigs.evaluate.runner.mask_metrics`).
 
 Rows: `unigs eval` (its own numbers, recorded while predicting), `pipelines` (each pipeline's current
@@ -44,10 +46,13 @@ from unigs.data.scenes import STUFF
 from unigs.evaluate.runner import EvalConfig, entity_readout, evaluate, mask_metrics
 from unigs.pipelines.base import UniGSPipeline
 from unigs.pipelines.entity import UniGSEntityPipeline
+from unigs.pipelines.inpainting import UniGSInpaintPipeline
 from unigs.pipelines.referring import UniGSReferringPipeline
 
-TASKS = ("referring", "entity")
-PIPELINES = {"referring": UniGSReferringPipeline, "entity": UniGSEntityPipeline}
+TASKS = ("referring", "entity", "inpainting")
+PIPELINES = {"referring": UniGSReferringPipeline, "entity": UniGSEntityPipeline,
+             "inpainting": UniGSInpaintPipeline}
+REGION_TASKS = ("referring", "inpainting")  # read inside the coarse mask m_c, background dropped
 # The default grid: the pipelines' read-out, the codec's settings, then one field changed at a time.
 GRID = ("pipelines;default;delta=5;delta=20;delta=40;merge_factor=1;merge_factor=4;merge_factor=8;min_area=8;"
         "min_area=64;min_area=128;far_factor=2;far_factor=16;edge_threshold=12;edge_threshold=48;"
@@ -58,16 +63,18 @@ COLUMNS = {  # column → (task, metric of `unigs eval`)
     "things": ("referring", "mIoU_things"), "stuff": ("referring", "mIoU_stuff"),
     "AP^e": ("entity", "AP"), "PQ": ("entity", "PQ"), "ent things": ("entity", "mIoU_things"),
     "rec things": ("entity", "recall_things"),
+    "inp mIoU": ("inpainting", "mIoU"), "inp things": ("inpainting", "mIoU_things"),
 }
 EVAL_ROW = "unigs eval"  # the row of `unigs eval`'s own numbers (the pipelines' read-out when predicting)
 PIPELINES_ROW = "pipelines"  # the setting that is each pipeline's current read-out (UniGSPipeline.readout)
-DECIDING = {"referring": ("mIoU", "recall"), "entity": ("AP", "PQ")}  # the choice rule's metrics
+# the choice rule's metrics
+DECIDING = {"referring": ("mIoU", "recall"), "entity": ("AP", "PQ"), "inpainting": ("mIoU", "recall")}
 
 
 @dataclass
 class Prediction:
     """One example's model output before Φ and what it is scored against (`mask_metrics` reads the last
-    two). colormap `(H, W, 3) uint8`; coarse `(H, W) bool` m_c (referring) or None (entity)."""
+    two). colormap `(H, W, 3) uint8`; coarse `(H, W) bool` m_c (referring, inpainting) or None (entity)."""
 
     colormap: np.ndarray
     coarse: np.ndarray | None
@@ -119,13 +126,13 @@ def _typed(name: str, value: str, default: Any) -> Any:
 # ------------------------------------------------------------------------- predict once, cache
 def predict(components: Any, split: str, limit: int, seed: int,
             tasks: tuple[str, ...] = TASKS) -> tuple[dict[str, list[Prediction]], dict, frozenset[str]]:
-    """Run `unigs eval`'s loop for `tasks` (referring, entity) at the pipelines' defaults; keep each
-    example's colormap before Φ. Returns (task → predictions, `unigs eval`'s metrics, the stuff names).
+    """Run `unigs eval`'s loop for `tasks` (referring, entity, inpainting) at the pipelines' defaults; keep
+    each example's colormap before Φ. Returns (task → predictions, `unigs eval`'s metrics, the stuff names).
     Each (seed, scene, task) has its own RNG in `unigs eval`, so tasks run apart give the same examples."""
     preds: dict[str, list[Prediction]] = {t: [] for t in tasks}
 
     def keep(task: str, item: Any, ex: Any, out: Any) -> None:
-        coarse = ex.coarse_mask if task == "referring" else None
+        coarse = ex.coarse_mask if task in REGION_TASKS else None
         preds[task].append(Prediction(np.asarray(out.colormaps[0], np.uint8), coarse, ex.entity_masks,
                                       list(ex.entity_names)))
 
@@ -278,7 +285,7 @@ def main() -> None:
     settings = parse_settings(args.settings)
     tasks = tuple(t for t in args.tasks.split(",") if t)
     if not tasks or set(tasks) - set(TASKS):
-        raise SystemExit(f"--tasks must name referring and/or entity, got {args.tasks!r}")
+        raise SystemExit(f"--tasks must name some of {', '.join(TASKS)}, got {args.tasks!r}")
     model_path = str(args.model or default_model_path())
     start = time.perf_counter()
     preds, reference, stuff, cache = cached_predictions(model_path, args.split, args.limit, args.seed,
@@ -288,7 +295,7 @@ def main() -> None:
     print(f"model {model_path} | {args.split} split, {args.limit} scenes, seed {args.seed} | predictions "
           f"{', '.join(map(str, cache))} ({time.perf_counter() - start:.0f} s) | examples "
           + ", ".join(f"{t} {len(p)}" for t, p in preds.items())
-          + " | pipelines' defaults (one DDIM step, guidance 1)")
+          + " | each pipeline's default steps and guidance")
     if args.predict_only:
         return
     width = max(len(EVAL_ROW), *(len(label) for label, _ in settings))

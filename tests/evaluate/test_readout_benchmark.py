@@ -53,7 +53,7 @@ def _exact_predictions(readout, limit=3, size=32):
             ex = sample_example(task, item.image, item.masks, item.names,
                                 np.random.default_rng([0, index, TASK_IDS[task]]), held.vocabulary,
                                 max_entities=MAX_ENTITIES, negative_prob=0.0)
-            coarse = ex.coarse_mask if task == "referring" else None
+            coarse = ex.coarse_mask if task in readout.REGION_TASKS else None
             preds[task].append(readout.Prediction(ex.colormap_target, coarse, ex.entity_masks,
                                                   list(ex.entity_names)))
     return preds
@@ -68,6 +68,7 @@ def test_sweep_scores_exact_maps_perfectly_and_settings_matter(readout):
     for task in default:  # δ = 10 is the default: the worker's row equals this process's
         assert same[task] == pytest.approx(default[task], nan_ok=True)
     assert default["referring"]["mIoU"] == pytest.approx(1.0)
+    assert default["inpainting"]["mIoU"] == pytest.approx(1.0)
     assert default["entity"]["AP"] == pytest.approx(1.0) and default["entity"]["PQ"] == pytest.approx(1.0)
     # below a huge δ Eq. 7 never splits: all foreground colours are one entity
     assert huge["entity"]["PQ"] < 0.9 and huge["referring"]["mIoU"] <= 1.0
@@ -96,9 +97,10 @@ def test_predict_on_a_tiny_model_reproduces_eval(readout):
     from tiny_models import tiny_components
 
     preds, reference, stuff = readout.predict(tiny_components(0), "val", 2, 0)
-    assert {t: len(p) for t, p in preds.items()} == {"referring": 2, "entity": 2}
+    assert {t: len(p) for t, p in preds.items()} == {"referring": 2, "entity": 2, "inpainting": 2}
     assert preds["referring"][0].colormap.dtype == np.uint8 and preds["entity"][0].coarse is None
-    assert not preds["referring"][0].colormap[~preds["referring"][0].coarse].any()  # black outside m_c
+    for task in readout.REGION_TASKS:  # black outside m_c
+        assert not preds[task][0].colormap[~preds[task][0].coarse].any()
     (row,) = readout.sweep(preds, readout.parse_settings("pipelines"), stuff)
     for task, metric in readout.COLUMNS.values():
         assert row["metrics"][task][metric] == pytest.approx(reference[task][metric], nan_ok=True), metric
