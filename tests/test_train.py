@@ -270,7 +270,7 @@ def test_cli_reports_bad_input_as_one_line(tmp_path, capsys):
 
 # ------------------------------------------------------------------- pool, loss weights, timestep tilt
 POOLED = {"pool_size": 8, "pool_draws": 2, "pinned_weight": 0.0, "referring_outside_weight": 0.1,
-          "entity_balance": 4.0, "timestep_power": 1.0}
+          "entity_balance": 4.0, "timestep_power": {"referring": 4.0, "entity": 1.0}}
 
 
 def test_pooled_weighted_run_resumes_exactly_and_reuses_its_pool(tmp_path, tiny_parts):
@@ -301,6 +301,21 @@ def test_draw_timesteps_tilts_toward_t_max():
     assert 0 <= int(tilted.min()) and int(tilted.max()) <= 999
     assert float(uniform.float().mean()) == pytest.approx(500, abs=15)
     assert float(tilted.float().mean()) == pytest.approx(667, abs=15)  # density ∝ t: mean 2T/3
+
+
+def test_timestep_power_per_task():
+    from unigs.train import draw_timesteps, timestep_powers
+
+    powers = timestep_powers({"referring": 4.0, "entity": 4.0}, ["referring", "synthesis"] * 10000)
+    assert powers.shape == (20000,) and powers[0] == 4.0 and powers[1] == 0.0  # left out: uniform
+    t = draw_timesteps(1000, 20000, powers, torch.Generator().manual_seed(0)).float()
+    assert float(t[0::2].mean()) == pytest.approx(833, abs=15)  # density ∝ t⁴: mean 5T/6
+    assert float(t[1::2].mean()) == pytest.approx(500, abs=15)
+    assert timestep_powers(1.0, ["entity"]) == 1.0  # one number: the same draw as before the mapping
+    for bad in ({"refering": 4.0}, {"entity": -1.0}, {}, -1.0, float("inf"), {"entity": True}):
+        with pytest.raises(ValueError, match="timestep_power"):
+            TrainConfig(init="x", vae="v", check_paths=False, timestep_power=bad)
+    TrainConfig(init="x", vae="v", check_paths=False, timestep_power={"referring": 4, "entity": 2.5})
 
 
 def test_weighted_loss_is_the_weighted_mean_of_squared_errors():

@@ -33,6 +33,7 @@ import dataclasses
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
@@ -92,25 +93,36 @@ def example_pool(config: TrainConfig, mixture: DatasetMixture, components, path:
 
 
 # ------------------------------------------------------------------------------------------------- step
-def draw_timesteps(num_train_timesteps: int, batch: int, power: float, generator: torch.Generator):
+def draw_timesteps(num_train_timesteps: int, batch: int, power: float | torch.Tensor,
+                   generator: torch.Generator):
     """`(B,) long` training timesteps with density ∝ (t / T)^power: uniform at 0 (Eq. 2), tilted toward
-    t = T — where sampling starts and the one-step readout happens — for power > 0 (t = T·u^(1/(1+p)))."""
-    if power == 0:
+    t = T — where sampling starts and the one-step readout happens — for power > 0 (t = T·u^(1/(1+p))).
+    `power` is one number, or a `(B,)` tensor of one per example (`timestep_powers`)."""
+    if not torch.is_tensor(power) and power == 0:
         return torch.randint(0, num_train_timesteps, (batch,), generator=generator)
     u = torch.rand((batch,), generator=generator)
     t = (num_train_timesteps * u ** (1.0 / (1.0 + power))).long()
     return t.clamp_(0, num_train_timesteps - 1)
 
 
+def timestep_powers(power: float | Mapping[str, float], tasks: Sequence[str]) -> float | torch.Tensor:
+    """`TrainConfig.timestep_power` for a batch of examples of `tasks`: the number itself, or from a
+    {task: p} mapping a `(B,)` tensor (a task it leaves out draws uniformly, p = 0)."""
+    if not isinstance(power, Mapping):
+        return float(power)
+    return torch.tensor([float(power.get(task, 0.0)) for task in tasks])
+
+
 def diffusion_loss(unet, noise_scheduler, batch: dict[str, Any], generator: torch.Generator,
-                   timestep_power: float = 0.0, snr_gamma: float | None = None):
+                   timestep_power: float | Mapping[str, float] = 0.0, snr_gamma: float | None = None):
     """Eq. 2 on both halves, weighted by `batch["weights"]` (unigs.batches.loss_weights; uniform = Eq. 2):
     `(loss, loss_image, loss_colormap)`, each a scalar tensor, weighted means of the squared error against
     ε (or against v for a v-prediction schedule). `snr_gamma`: each example's squared error is also
     scaled by its min-SNR-γ weight (unigs.optim.min_snr_weights; None = off)."""
     z0 = torch.cat([batch["z_image"], batch["z_colormap"]], dim=1)  # (B, 8, h, w)
     noise = torch.randn(z0.shape, generator=generator).to(z0.device)
-    t = draw_timesteps(noise_scheduler.config.num_train_timesteps, z0.shape[0], timestep_power, generator)
+    power = timestep_powers(timestep_power, batch["tasks"] if isinstance(timestep_power, Mapping) else ())
+    t = draw_timesteps(noise_scheduler.config.num_train_timesteps, z0.shape[0], power, generator)
     t = t.to(z0.device)
     zt = noise_scheduler.add_noise(z0, noise, t)  # Eq. 1, one t shared by both halves of an example
     x = unet_input(*split_halves(zt), batch["mask"], batch["z_control"])

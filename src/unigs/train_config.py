@@ -72,7 +72,9 @@ class TrainConfig:
     pinned_weight: float = 1.0  # the Table-2 ✗ half, which inference replaces by the noised control
     referring_outside_weight: float = 1.0  # referring's colormap outside the dilated coarse mask
     entity_balance: float = 1.0  # max pixel weight of small target entities (1 = off)
-    timestep_power: float = 0.0  # training t drawn with density ∝ (t / T)^p (0 = uniform, Eq. 2)
+    # training t drawn with density ∝ (t / T)^p (0 = uniform, Eq. 2); one p for all tasks, or {task: p}
+    # (tasks left out: 0) — the one-step read-out tasks only ever run at t = T (unigs.train.draw_timesteps)
+    timestep_power: float | dict[str, float] = 0.0
     pool_size: int = 0  # > 0: pre-encode this many examples once and draw batches from them
     pool_draws: int = 4  # pool examples drawn from each scene (they share the encoding of I_0)
     mixed_precision: str = "bf16"  # used on GPU only; CPU always trains in fp32 (bf16 is ~9× slower there)
@@ -128,10 +130,11 @@ class TrainConfig:
                      "keep_checkpoints", "image_size", "num_scenes"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, is {getattr(self, name)}")
-        for name in ("pinned_weight", "referring_outside_weight", "timestep_power", "pool_size",
+        for name in ("pinned_weight", "referring_outside_weight", "pool_size",
                      "num_workers", "adam_epsilon", "lr_warmup_steps", "validate_every", "lr_decay_steps"):
             if not float(getattr(self, name)) >= 0:
                 raise ValueError(f"{name} must be >= 0, is {getattr(self, name)}")
+        check_timestep_power(self.timestep_power)
         if not float(self.entity_balance) >= 1:
             raise ValueError(f"entity_balance must be >= 1, is {self.entity_balance}")
         if self.snr_gamma is not None and not float(self.snr_gamma) > 0:
@@ -151,6 +154,16 @@ class TrainConfig:
     def weighting(self) -> LossWeighting:
         return LossWeighting(float(self.pinned_weight), float(self.referring_outside_weight),
                              float(self.entity_balance))
+
+
+def check_timestep_power(power: Any) -> None:
+    """`timestep_power` is a finite number >= 0 or a mapping of tasks to such numbers; else one error."""
+    values = power.values() if isinstance(power, dict) else [power]
+    ok = (not isinstance(power, dict) or (power and set(power) <= set(TASKS))) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < float("inf") for v in values)
+    if not ok:
+        raise ValueError(f"timestep_power must be a number >= 0 or a mapping of tasks in {list(TASKS)} to "
+                         f"numbers >= 0, is {power!r}")
 
 
 DATASET_KEYS = {"data", "images_dir", "ratio", "complete"}
